@@ -1,0 +1,297 @@
+"""OpenAI routes: `/v1/chat/completions`, `/v1/completions`, `/v1/models`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from gateway.api.openai_types import ChatCompletionRequest, ChatMessage, CompletionRequest
+from gateway.api.wire import exchange_headers, service_of, sse_error
+from gateway.errors import BadRequest, LoragateError
+from gateway.generation import Assembled, Finish, GenerationRequest, TextDelta, ToolCallDelta
+from gateway.service import Exchange
+from gateway.workloads import WORKLOAD_HEADER
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    catalog = service_of(request).catalog
+    await catalog.models()
+    created = int(time.time())
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "loragate"}
+        for name in catalog.all_names()
+    ]
+    return {"object": "list", "data": data}
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    generation = chat_to_generation(body)
+    exchange = await service_of(request).open(
+        generation, api="chat", workload_header=request.headers.get(WORKLOAD_HEADER)
+    )
+    headers = exchange_headers(exchange)
+    if body.stream:
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = _chat_sse(exchange, body.model, include_usage=usage)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    answer = await exchange.collect()
+    return JSONResponse(_chat_body(exchange, body.model, answer), headers=headers)
+
+
+@router.post("/completions")
+async def completions(body: CompletionRequest, request: Request):
+    generation = completion_to_generation(body)
+    exchange = await service_of(request).open(
+        generation, api="completions", workload_header=request.headers.get(WORKLOAD_HEADER)
+    )
+    headers = exchange_headers(exchange)
+    if body.stream:
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = _completion_sse(exchange, body.model, include_usage=usage)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    answer = await exchange.collect()
+    return JSONResponse(_completion_body(exchange, body.model, answer), headers=headers)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+def chat_to_generation(body: ChatCompletionRequest) -> GenerationRequest:
+    tool_choice: str = "auto"
+    if isinstance(body.tool_choice, str):
+        tool_choice = body.tool_choice
+    elif body.tool_choice is not None:
+        tool_choice = body.tool_choice.function.name
+    if tool_choice != "none" and tool_choice != "auto" and not body.tools:
+        raise BadRequest("tool_choice is set but no tools were given", param="tool_choice")
+    schema, json_mode = _response_format(body)
+    return GenerationRequest(
+        model=body.model,
+        messages=[_message(m) for m in body.messages],
+        tools=[t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None,
+        tool_choice=tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        json_schema=schema,
+        json_mode=json_mode,
+        stop=body.stop_list(),
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        seed=body.seed,
+    )
+
+
+def _response_format(body: ChatCompletionRequest) -> tuple[dict | None, bool]:
+    fmt = body.response_format
+    if fmt is None or fmt.type == "text":
+        return None, False
+    if fmt.type == "json_object":
+        return None, True
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise BadRequest(
+            "response_format json_schema needs json_schema.schema", param="response_format"
+        )
+    return fmt.json_schema.schema_, False
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "role": "system" if message.role == "developer" else message.role,
+        "content": _text(message),
+    }
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.function.name, "arguments": c.function.arguments},
+            }
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def _text(message: ChatMessage) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    parts = []
+    for part in message.content:
+        if part.type != "text":
+            raise BadRequest(
+                f"content part of type {part.type!r} is not supported: this gateway serves "
+                "text models",
+                param="messages",
+            )
+        parts.append(part.text or "")
+    return "".join(parts)
+
+
+def completion_to_generation(body: CompletionRequest) -> GenerationRequest:
+    if isinstance(body.prompt, list):
+        if len(body.prompt) != 1:
+            raise BadRequest("only one prompt per request is supported", param="prompt")
+        prompt = body.prompt[0]
+    else:
+        prompt = body.prompt
+    if body.echo:
+        raise BadRequest("echo is not supported", param="echo")
+    return GenerationRequest(
+        model=body.model,
+        prompt=prompt,
+        suffix=body.suffix,
+        raw=True,
+        stop=body.stop_list(),
+        max_tokens=body.max_tokens or 16,  # OpenAI's default for legacy completions
+        temperature=body.temperature,
+        top_p=body.top_p,
+        seed=body.seed,
+    )
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+def _usage(finish: Finish | None) -> dict[str, int]:
+    prompt = finish.prompt_tokens if finish else 0
+    completion = finish.completion_tokens if finish else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": finish.cached_tokens if finish else 0},
+    }
+
+
+def _chat_body(exchange: Exchange, model: str, answer: Assembled) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": answer.text if answer.text or not answer.calls else None,
+        "refusal": None,
+    }
+    if answer.calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in answer.calls
+        ]
+    return {
+        "id": "chatcmpl-" + exchange.interaction_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": exchange.version,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": answer.finish.reason if answer.finish else "stop",
+            }
+        ],
+        "usage": _usage(answer.finish),
+    }
+
+
+def _completion_body(exchange: Exchange, model: str, answer: Assembled) -> dict[str, Any]:
+    return {
+        "id": "cmpl-" + exchange.interaction_id,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": exchange.version,
+        "choices": [
+            {
+                "text": answer.text,
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": answer.finish.reason if answer.finish else "stop",
+            }
+        ],
+        "usage": _usage(answer.finish),
+    }
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+async def _chat_sse(exchange: Exchange, model: str, *, include_usage: bool) -> AsyncIterator[bytes]:
+    base = {
+        "id": "chatcmpl-" + exchange.interaction_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": exchange.version,
+    }
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return _sse({**base, "choices": [choice], **extra})
+
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        async for event in exchange:
+            if isinstance(event, TextDelta):
+                yield chunk({"content": event.text})
+            elif isinstance(event, ToolCallDelta):
+                yield chunk({"tool_calls": [_tool_delta(event)]})
+            elif isinstance(event, Finish):
+                yield chunk({}, event.reason)
+        if include_usage:
+            yield _sse({**base, "choices": [], "usage": _usage(exchange.finish)})
+    except LoragateError as exc:
+        yield sse_error(exc)
+    yield b"data: [DONE]\n\n"
+
+
+def _tool_delta(event: ToolCallDelta) -> dict[str, Any]:
+    if event.id is not None:
+        return {
+            "index": event.index,
+            "id": event.id,
+            "type": "function",
+            "function": {"name": event.name, "arguments": event.arguments},
+        }
+    return {"index": event.index, "function": {"arguments": event.arguments}}
+
+
+async def _completion_sse(
+    exchange: Exchange, model: str, *, include_usage: bool
+) -> AsyncIterator[bytes]:
+    base = {
+        "id": "cmpl-" + exchange.interaction_id,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": exchange.version,
+    }
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(text: str, finish: str | None = None) -> bytes:
+        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
+        return _sse({**base, "choices": [choice], **extra})
+
+    try:
+        async for event in exchange:
+            if isinstance(event, TextDelta):
+                yield chunk(event.text)
+            elif isinstance(event, Finish):
+                yield chunk("", event.reason)
+        if include_usage:
+            yield _sse({**base, "choices": [], "usage": _usage(exchange.finish)})
+    except LoragateError as exc:
+        yield sse_error(exc)
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,41 @@
+"""Helpers every route module shares: the service, response headers, error bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from gateway.errors import LoragateError
+from gateway.service import Exchange, Service
+
+INTERACTION_HEADER = "X-Loragate-Interaction-Id"
+VERSION_HEADER = "X-Loragate-Model-Version"
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+
+
+def exchange_headers(exchange: Exchange) -> dict[str, str]:
+    return {INTERACTION_HEADER: exchange.interaction_id, VERSION_HEADER: exchange.version}
+
+
+def openai_error_body(exc: LoragateError) -> dict[str, Any]:
+    return {
+        "error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
+    }
+
+
+def ollama_error_body(exc: LoragateError) -> dict[str, Any]:
+    return {"error": exc.message}
+
+
+def sse_error(exc: LoragateError) -> bytes:
+    """An error after streaming began: OpenAI sends it as one more `data:` event."""
+    return b"data: " + json.dumps(openai_error_body(exc)).encode() + b"\n\n"
+
+
+def ndjson_error(exc: LoragateError) -> bytes:
+    return json.dumps(ollama_error_body(exc)).encode() + b"\n"

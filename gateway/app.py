@@ -1,0 +1,61 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from gateway.api import ollama, openai
+from gateway.api.errors import install_error_handlers
+from gateway.api.middleware import LoragateHeaders
+from gateway.backends import Backend, create_backend
+from gateway.catalog import Catalog
+from gateway.config import Settings
+from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.service import Service
+
+
+def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+    """Build the gateway; the backend starts (loads its model) in the app's lifespan."""
+    backend = backend or create_backend(settings)
+    catalog = Catalog(backend)
+    metrics = Metrics()
+    ready = {"value": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await backend.start()
+        await catalog.refresh()
+        ready["value"] = True
+        try:
+            yield
+        finally:
+            ready["value"] = False
+            await backend.close()
+
+    app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = Service(backend, catalog, metrics)
+    app.include_router(openai.router)
+    app.include_router(ollama.router)
+    install_error_handlers(app)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> JSONResponse:
+        names = catalog.published()
+        status = 200 if ready["value"] else 503
+        return JSONResponse(
+            {"status": "ok" if status == 200 else "loading", "models": names}, status_code=status
+        )
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    app.add_middleware(
+        LoragateHeaders, default_version=catalog.default_version, api_key=settings.api_key
+    )
+    return app

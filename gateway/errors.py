@@ -1,0 +1,70 @@
+"""The one exception tree of loragate.
+
+    LoragateError                  500 server_error
+    ├── ConfigError                (CLI only: bad settings, exit 1)
+    ├── BadRequest                 400 invalid_request_error
+    │   └── ContextLengthExceeded  400 invalid_request_error / context_length_exceeded
+    ├── Unauthorized               401 authentication_error / invalid_api_key
+    ├── ModelNotFound              404 invalid_request_error / model_not_found
+    ├── EngineError                500 server_error
+    ├── UpstreamError              502 upstream_error
+    └── UpstreamTimeout            504 upstream_timeout
+
+Backends translate foreign errors into these at their boundary (`raise ... from exc`);
+`gateway.api.errors` renders them as OpenAI or Ollama error bodies in one place.
+"""
+
+from __future__ import annotations
+
+
+class LoragateError(Exception):
+    """Base class; `status`, `type` and `code` decide the wire error."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class ConfigError(LoragateError):
+    """A setting or config file is wrong; the CLI prints it and exits 1."""
+
+
+class BadRequest(LoragateError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(BadRequest):
+    code = "context_length_exceeded"
+
+
+class Unauthorized(LoragateError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class ModelNotFound(LoragateError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class EngineError(LoragateError):
+    status = 500
+    type = "server_error"
+
+
+class UpstreamError(LoragateError):
+    status = 502
+    type = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "upstream_timeout"

@@ -1,0 +1,71 @@
+"""From a `GenerationRequest` to the exact prompt text a llama.cpp model sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway import templates
+from gateway.errors import BadRequest
+from gateway.generation import GenerationRequest
+
+CHATML_MARK = "<|im_start|>"
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How one model wants its prompts: chat template, special tokens, FIM tokens."""
+
+    template: str
+    bos_token: str = ""
+    eos_token: str = ""
+    fim: tuple[str, str, str] | None = None  # (prefix, suffix, middle) tokens
+
+    @classmethod
+    def for_model(
+        cls,
+        own_template: str | None,
+        bos_token: str = "",
+        eos_token: str = "",
+        fim: tuple[str, str, str] | None = None,
+    ) -> PromptStyle:
+        """Use the model's own template when it renders tools; ChatML models whose template
+        ignores tools (SmolLM2) get the shipped Hermes-style `chatml-tools` template."""
+        if own_template and templates.template_handles_tools(own_template):
+            source = own_template
+        elif own_template is None or CHATML_MARK in own_template:
+            source = templates.template_source(templates.TOOLS_TEMPLATE)
+        else:
+            source = own_template
+        return cls(template=source, bos_token=bos_token, eos_token=eos_token, fim=fim)
+
+
+def build_prompt(request: GenerationRequest, style: PromptStyle) -> str:
+    """Render chat messages, a templated prompt, a raw prompt or a fill-in-the-middle prompt."""
+    if request.messages is not None:
+        tools = request.tools if request.tools_active else None
+        return _render(style, request.messages, tools)
+    prompt = request.prompt or ""
+    if request.suffix is not None:
+        return _fim_prompt(request, style)
+    if request.raw:
+        return prompt
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages.append({"role": "user", "content": prompt})
+    return _render(style, messages, None)
+
+
+def _render(style: PromptStyle, messages: list[dict], tools: list[dict] | None) -> str:
+    return templates.render(
+        style.template, messages, tools, bos_token=style.bos_token, eos_token=style.eos_token
+    )
+
+
+def _fim_prompt(request: GenerationRequest, style: PromptStyle) -> str:
+    if style.fim is None:
+        raise BadRequest(
+            f"model {request.model!r} does not support insert: it has no fill-in-the-middle "
+            "tokens; send the prompt without `suffix`",
+            param="suffix",
+        )
+    pre, suf, mid = style.fim
+    return f"{pre}{request.prompt or ''}{suf}{request.suffix}{mid}"

@@ -1,0 +1,97 @@
+"""Chat templates: turn a conversation (with tools) into the exact prompt text the model sees.
+
+Rendering mirrors `transformers`' `apply_chat_template` (sandboxed Jinja, trim/lstrip blocks,
+a `tojson` that keeps key order and does not HTML-escape, `{% generation %}` accepted) so that
+the text served here and the text trained on are the same string.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from gateway.errors import BadRequest
+from modelfiles import TEMPLATES_DIR
+
+TOOLS_TEMPLATE = "chatml-tools"
+
+
+class GenerationMarkers(Extension):
+    """Accepts `{% generation %}...{% endgeneration %}` and renders the body unchanged.
+
+    transformers uses these markers to build the assistant-token mask for training."""
+
+    tags = {"generation"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return nodes.Scope(body, lineno=lineno)
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+def _raise(message: str) -> None:
+    raise BadRequest(f"chat template: {message}")
+
+
+@lru_cache(maxsize=32)
+def compile_template(source: str):
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[GenerationMarkers, "jinja2.ext.loopcontrols"],
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise
+    return env.from_string(source)
+
+
+def template_source(name: str) -> str:
+    """The text of a template shipped in `modelfiles/templates/<name>.jinja`."""
+    return (TEMPLATES_DIR / f"{name}.jinja").read_text(encoding="utf-8")
+
+
+def template_path(name: str) -> Path:
+    return TEMPLATES_DIR / f"{name}.jinja"
+
+
+def render(
+    source: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    *,
+    add_generation_prompt: bool = True,
+    bos_token: str = "",
+    eos_token: str = "",
+) -> str:
+    """Render a conversation; `tools` are OpenAI function tools (`{"type","function"}`)."""
+    return compile_template(source).render(
+        messages=messages,
+        tools=tools or None,
+        add_generation_prompt=add_generation_prompt,
+        bos_token=bos_token,
+        eos_token=eos_token,
+    )
+
+
+def template_handles_tools(source: str) -> bool:
+    """Whether a model's own template renders `tools` (most newer ones do; SmolLM2's does not)."""
+    return "tools" in source and ("tool_call" in source or "tool_calls" in source)

