@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
 from gateway.catalog import Catalog
 from gateway.config import Settings
+from gateway.errors import UpstreamError
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.service import Service
 
@@ -28,7 +30,10 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await backend.start()
-        await catalog.refresh()
+        try:
+            await catalog.refresh()
+        except UpstreamError as exc:  # an upstream may come up later; requests get 502 until then
+            logging.getLogger("loragate").warning("%s", exc.message)
         ready["value"] = True
         try:
             yield

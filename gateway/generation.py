@@ -40,6 +40,7 @@ class GenerationRequest(BaseModel):
     seed: int | None = None
     repeat_penalty: float | None = None
     num_ctx: int | None = None
+    stream: bool = Field(True, description="The client streams; proxies may ask upstream whole.")
 
     @property
     def tools_active(self) -> bool:

@@ -108,6 +108,7 @@ def _common(body: ChatRequest | GenerateRequest) -> dict[str, Any]:
         "top_k": o.top_k if o else None,
         "seed": o.seed if o else None,
         "repeat_penalty": o.repeat_penalty if o else None,
+        "stream": body.stream,
     }
 
 

@@ -87,6 +87,7 @@ def chat_to_generation(body: ChatCompletionRequest) -> GenerationRequest:
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,
+        stream=body.stream,
     )
 
 
@@ -158,6 +159,7 @@ def completion_to_generation(body: CompletionRequest) -> GenerationRequest:
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,
+        stream=body.stream,
     )
 
 

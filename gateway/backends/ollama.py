@@ -32,7 +32,7 @@ class OllamaBackend:
         return cls(settings.upstream or DEFAULT_OLLAMA, timeout=settings.upstream_timeout)
 
     async def start(self) -> None:
-        await self.models()
+        """Nothing to load: the upstream is asked for its models when the app starts."""
 
     async def close(self) -> None:
         await self._client._client.aclose()

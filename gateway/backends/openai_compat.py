@@ -37,7 +37,7 @@ class OpenAICompatBackend:
         return cls(settings.upstream, api_key=None, timeout=settings.upstream_timeout)
 
     async def start(self) -> None:
-        await self.models()
+        """Nothing to load: the upstream is asked for its models when the app starts."""
 
     async def close(self) -> None:
         await self._client.close()
@@ -54,14 +54,17 @@ class OpenAICompatBackend:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
         try:
-            if request.messages is None and (request.raw or request.suffix is not None):
-                stream = await self._client.completions.create(**_completion_params(request))
-                async for event in _completion_events(stream):
-                    yield event
+            legacy = request.messages is None and (request.raw or request.suffix is not None)
+            if legacy:
+                params = _completion_params(request)
+                answer = await self._client.completions.create(**params)
+                events = _completion_events(answer) if request.stream else _whole_text(answer)
             else:
-                stream = await self._client.chat.completions.create(**_chat_params(request))
-                async for event in _chat_events(stream):
-                    yield event
+                params = _chat_params(request)
+                answer = await self._client.chat.completions.create(**params)
+                events = _chat_events(answer) if request.stream else _whole_chat(answer)
+            async for event in events:
+                yield event
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
 
@@ -93,7 +96,11 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
 
 
 def _sampling(request: GenerationRequest) -> dict[str, Any]:
-    params: dict[str, Any] = {"model": request.model, "stream": True}
+    # A client that does not stream is served by a non-streaming upstream call: some servers
+    # (llama_cpp.server) report usage only there.
+    params: dict[str, Any] = {"model": request.model, "stream": request.stream}
+    if request.stream:
+        params["stream_options"] = {"include_usage": True}
     for key in ("temperature", "top_p", "seed", "max_tokens"):
         value = getattr(request, key)
         if value is not None:
@@ -105,7 +112,6 @@ def _sampling(request: GenerationRequest) -> dict[str, Any]:
 
 def _chat_params(request: GenerationRequest) -> dict[str, Any]:
     params = _sampling(request)
-    params["stream_options"] = {"include_usage": True}
     messages = request.messages
     if messages is None:  # an Ollama /api/generate prompt, templated by the upstream
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -133,7 +139,6 @@ def _chat_params(request: GenerationRequest) -> dict[str, Any]:
 def _completion_params(request: GenerationRequest) -> dict[str, Any]:
     params = _sampling(request)
     params["prompt"] = request.prompt or ""
-    params["stream_options"] = {"include_usage": True}
     if request.suffix is not None:
         params["suffix"] = request.suffix
     return params
@@ -168,6 +173,23 @@ async def _completion_events(stream: Any) -> AsyncIterator[Event]:
                 yield TextDelta(choice.text)
             reason = choice.finish_reason or reason
     yield _finish(reason, usage)
+
+
+async def _whole_chat(answer: Any) -> AsyncIterator[Event]:
+    choice = answer.choices[0]
+    if choice.message.content:
+        yield TextDelta(choice.message.content)
+    for index, call in enumerate(choice.message.tool_calls or []):
+        yield ToolCallDelta(index=index, id=call.id, name=call.function.name)
+        yield ToolCallDelta(index=index, arguments=call.function.arguments or "")
+    yield _finish(choice.finish_reason or "stop", answer.usage)
+
+
+async def _whole_text(answer: Any) -> AsyncIterator[Event]:
+    choice = answer.choices[0]
+    if choice.text:
+        yield TextDelta(choice.text)
+    yield _finish(choice.finish_reason or "stop", answer.usage)
 
 
 def _finish(reason: str, usage: Any) -> Finish:
