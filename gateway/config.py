@@ -33,7 +33,7 @@ class Settings(BaseModel):
     home: Path = Field(Path("~/.loragate"), description="Where config, store and models live.")
     config: Path | None = Field(None, description="The TOML config file that was read.")
     api_key: str | None = Field(None, description="Bearer key clients must send, if set.")
-    n_ctx: int = Field(8192, ge=256, description="llama.cpp context size in tokens.")
+    n_ctx: int = Field(8192, ge=64, description="llama.cpp context size in tokens.")
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")

@@ -40,7 +40,7 @@ class OllamaMessage(_Wire):
 
 
 class _Request(_Wire):
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, examples=["auto"])
     stream: bool = True
     format: Literal["json", ""] | dict[str, Any] | None = None
     options: Options | None = None
@@ -61,5 +61,5 @@ class GenerateRequest(_Request):
 
 
 class ShowRequest(_Wire):
-    model: str | None = None
+    model: str | None = Field(None, examples=["auto"])
     name: str | None = None

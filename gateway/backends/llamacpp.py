@@ -177,6 +177,10 @@ class LlamaCppBackend:
         assert self._style is not None
         prompt = build_prompt(request, self._style)
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if not tokens:  # an empty raw prompt: generate from the start-of-text token
+            if llm.token_bos() < 0:
+                raise BadRequest("the prompt is empty", param="prompt")
+            tokens = [llm.token_bos()]
         self._check_length(len(tokens))
         job = _Job(tokens=tokens, options=self._options(request), emit=lambda _: None)
         splitter = ToolCallSplitter() if request.tools_active else None

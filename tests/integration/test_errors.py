@@ -124,9 +124,21 @@ def test_api_key_is_required_when_configured(tmp_path: Path) -> None:
 
 def test_non_loopback_bind_without_api_key_is_refused(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve", "--host", "0.0.0.0",
-         "--port", str(free_port()), "--home", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+            "--home",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "LORAGATE_HOME": str(tmp_path)},
     )
     assert result.returncode == 1
@@ -137,9 +149,21 @@ def test_non_loopback_bind_without_api_key_is_refused(tmp_path: Path) -> None:
 
 def test_missing_model_file_is_one_clear_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve", "--model", str(tmp_path / "no.gguf"),
-         "--port", str(free_port()), "--home", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--model",
+            str(tmp_path / "no.gguf"),
+            "--port",
+            str(free_port()),
+            "--home",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.strip() == f"loragate: error: model file not found: {tmp_path}/no.gguf"

@@ -54,8 +54,14 @@ def test_chat_returns_message_and_ollama_timings(client: ollama.Client) -> None:
 
 
 def test_chat_streams_ndjson_until_done(client: ollama.Client) -> None:
-    parts = list(client.chat(model="auto", messages=[{"role": "user", "content": "Hello!"}],
-                             stream=True, options={"num_predict": 12}))
+    parts = list(
+        client.chat(
+            model="auto",
+            messages=[{"role": "user", "content": "Hello!"}],
+            stream=True,
+            options={"num_predict": 12},
+        )
+    )
     assert all(not p.done for p in parts[:-1]) and parts[-1].done
     assert "".join(p.message.content for p in parts).strip()
     assert parts[-1].done_reason in ("stop", "length")
@@ -78,8 +84,13 @@ def test_chat_replays_a_tool_result_turn(client: ollama.Client) -> None:
         model="auto",
         messages=[
             {"role": "user", "content": "What's the weather in Paris?"},
-            {"role": "assistant", "content": "",
-             "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+                ],
+            },
             {"role": "tool", "content": "18 degrees and sunny", "tool_name": "get_weather"},
         ],
         tools=[WEATHER],
@@ -101,16 +112,30 @@ def test_generate_with_system_like_jessy(client: ollama.Client) -> None:
 
 
 def test_generate_format_json_schema(client: ollama.Client) -> None:
-    schema = {"type": "object", "properties": {"answer": {"type": "integer"}},
-              "required": ["answer"]}
-    reply = client.generate(model="auto", prompt="What is 2+2? Answer in JSON.", format=schema,
-                            options={"temperature": 0, "num_predict": 30})
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+    }
+    reply = client.generate(
+        model="auto",
+        prompt="What is 2+2? Answer in JSON.",
+        format=schema,
+        options={"temperature": 0, "num_predict": 30},
+    )
     assert isinstance(json.loads(reply.response)["answer"], int)
 
 
 def test_generate_raw_streams(client: ollama.Client) -> None:
-    parts = list(client.generate(model="auto", prompt="def hello():\n    print(", raw=True,
-                                 stream=True, options={"num_predict": 6}))
+    parts = list(
+        client.generate(
+            model="auto",
+            prompt="def hello():\n    print(",
+            raw=True,
+            stream=True,
+            options={"num_predict": 6},
+        )
+    )
     assert parts[-1].done and "".join(p.response for p in parts)
 
 

@@ -86,13 +86,17 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(client: openai.Ope
 
 def test_same_seed_gives_the_same_answer(client: openai.OpenAI) -> None:
     def ask() -> str:
-        return client.chat.completions.create(
-            model="auto",
-            messages=[{"role": "user", "content": "Name a color."}],
-            max_tokens=12,
-            temperature=1.0,
-            seed=1234,
-        ).choices[0].message.content
+        return (
+            client.chat.completions.create(
+                model="auto",
+                messages=[{"role": "user", "content": "Name a color."}],
+                max_tokens=12,
+                temperature=1.0,
+                seed=1234,
+            )
+            .choices[0]
+            .message.content
+        )
 
     assert ask() == ask()
 
@@ -176,9 +180,13 @@ def test_tool_result_turn_is_accepted(client: openai.OpenAI) -> None:
             {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{"id": "call_1", "type": "function",
-                                "function": {"name": "read_file",
-                                             "arguments": '{"path": "setup.py"}'}}],
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "read_file", "arguments": '{"path": "setup.py"}'},
+                    }
+                ],
             },
             {"role": "tool", "tool_call_id": "call_1", "content": "from setuptools import setup"},
         ],
@@ -200,8 +208,10 @@ def test_json_schema_response_format_always_validates(client: openai.OpenAI) -> 
     reply = client.chat.completions.create(
         model="byllm",
         messages=[{"role": "user", "content": "Invent a person."}],
-        response_format={"type": "json_schema",
-                         "json_schema": {"name": "person", "schema": schema, "strict": True}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": schema, "strict": True},
+        },
         max_tokens=60,
     )
     jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
@@ -210,7 +220,9 @@ def test_json_schema_response_format_always_validates(client: openai.OpenAI) -> 
 def test_json_object_mode_returns_an_object(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
         model="auto",
-        messages=[{"role": "user", "content": 'Describe a cat as JSON with the keys "name" and "legs".'}],
+        messages=[
+            {"role": "user", "content": 'Describe a cat as JSON with the keys "name" and "legs".'}
+        ],
         response_format={"type": "json_object"},
         max_tokens=300,
         temperature=0,
@@ -223,8 +235,11 @@ def test_second_turn_reuses_the_cached_prefix(client: openai.OpenAI) -> None:
     system = "You are a coding agent. " + " ".join(f"Rule {i}: be careful." for i in range(150))
     first = [{"role": "system", "content": system}, {"role": "user", "content": "List files."}]
     one = client.chat.completions.create(model="auto", messages=first, max_tokens=8)
-    second = [*first, {"role": "assistant", "content": one.choices[0].message.content},
-              {"role": "user", "content": "Now read main.py."}]
+    second = [
+        *first,
+        {"role": "assistant", "content": one.choices[0].message.content},
+        {"role": "user", "content": "Now read main.py."},
+    ]
     two = client.chat.completions.create(model="auto", messages=second, max_tokens=8)
     assert one.usage.prompt_tokens > 600
     cached = two.usage.prompt_tokens_details.cached_tokens
@@ -233,13 +248,16 @@ def test_second_turn_reuses_the_cached_prefix(client: openai.OpenAI) -> None:
 
 async def test_async_clients_are_served_one_after_another(embedded: Server) -> None:
     client = openai.AsyncOpenAI(base_url=embedded.url + "/v1", api_key="unused", max_retries=0)
-    replies = await asyncio.gather(*[
-        client.chat.completions.create(
-            model="auto", messages=[{"role": "user", "content": f"Say the number {i}."}],
-            max_tokens=10,
-        )
-        for i in range(4)
-    ])
+    replies = await asyncio.gather(
+        *[
+            client.chat.completions.create(
+                model="auto",
+                messages=[{"role": "user", "content": f"Say the number {i}."}],
+                max_tokens=10,
+            )
+            for i in range(4)
+        ]
+    )
     assert all(r.choices[0].message.content for r in replies)
     assert len({r.id for r in replies}) == 4
     await client.close()

@@ -12,7 +12,12 @@ import openai
 import pytest
 
 from tests.support.servers import Server, free_port, gateway
-from tests.support.upstreams import LLAMA_SERVER_ALIAS, llama_cpp_server, ollama_upstream, silent_server
+from tests.support.upstreams import (
+    LLAMA_SERVER_ALIAS,
+    llama_cpp_server,
+    ollama_upstream,
+    silent_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +25,11 @@ WEATHER = {
     "type": "function",
     "function": {
         "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
     },
 }
 
@@ -29,18 +37,20 @@ WEATHER = {
 @pytest.fixture(scope="module")
 def openai_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("openai-proxy")
-    with llama_cpp_server(tmp) as upstream, gateway(
-        tmp, "--backend", "openai", "--upstream", upstream
-    ) as proxy:
+    with (
+        llama_cpp_server(tmp) as upstream,
+        gateway(tmp, "--backend", "openai", "--upstream", upstream) as proxy,
+    ):
         yield proxy
 
 
 @pytest.fixture(scope="module")
 def ollama_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     tmp = tmp_path_factory.mktemp("ollama-proxy")
-    with ollama_upstream(tmp) as (host, model), gateway(
-        tmp, "--backend", "ollama", "--upstream", host
-    ) as proxy:
+    with (
+        ollama_upstream(tmp) as (host, model),
+        gateway(tmp, "--backend", "ollama", "--upstream", host) as proxy,
+    ):
         yield proxy, model
 
 
@@ -48,31 +58,47 @@ def test_openai_sdk_through_the_openai_backend(openai_proxy: Server) -> None:
     client = openai.OpenAI(base_url=openai_proxy.url + "/v1", api_key="x", max_retries=0)
     assert LLAMA_SERVER_ALIAS in [m.id for m in client.models.list().data]
     raw = client.chat.completions.with_raw_response.create(
-        model=LLAMA_SERVER_ALIAS, messages=[{"role": "user", "content": "What is 2+2?"}],
-        max_tokens=16, temperature=0,
+        model=LLAMA_SERVER_ALIAS,
+        messages=[{"role": "user", "content": "What is 2+2?"}],
+        max_tokens=16,
+        temperature=0,
     )
     reply = raw.parse()
     assert reply.choices[0].message.content and reply.usage.prompt_tokens > 0
     assert raw.headers["x-loragate-model-version"] == f"{LLAMA_SERVER_ALIAS}@v0"
-    chunks = list(client.chat.completions.create(
-        model="auto", messages=[{"role": "user", "content": "Hello"}], max_tokens=8,
-        stream=True, stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Hello"}],
+            max_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     # llama_cpp.server sends no usage in streams; the usage chunk is still there, as asked.
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
-    completion = client.completions.create(model=LLAMA_SERVER_ALIAS, prompt="1, 2, 3,",
-                                           max_tokens=5)
+    completion = client.completions.create(
+        model=LLAMA_SERVER_ALIAS, prompt="1, 2, 3,", max_tokens=5
+    )
     assert completion.choices[0].text
 
 
 def test_ollama_client_through_the_openai_backend(openai_proxy: Server) -> None:
     client = ollama.Client(host=openai_proxy.url)
-    reply = client.chat(model=LLAMA_SERVER_ALIAS, messages=[{"role": "user", "content": "Hi"}],
-                        options={"num_predict": 8})
+    reply = client.chat(
+        model=LLAMA_SERVER_ALIAS,
+        messages=[{"role": "user", "content": "Hi"}],
+        options={"num_predict": 8},
+    )
     assert reply.message.content and reply.done
-    generated = client.generate(model=LLAMA_SERVER_ALIAS, prompt="Hi", system="Be brief.",
-                                stream=False, options={"num_predict": 8})
+    generated = client.generate(
+        model=LLAMA_SERVER_ALIAS,
+        prompt="Hi",
+        system="Be brief.",
+        stream=False,
+        options={"num_predict": 8},
+    )
     assert generated.response
 
 
@@ -85,16 +111,31 @@ def test_openai_sdk_through_the_ollama_backend(ollama_proxy: tuple[Server, str])
         model=model,
         messages=[
             {"role": "user", "content": "What's the weather in Oslo?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "get_weather", "arguments": json.dumps({"city": "Oslo"})}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {
+                            "name": "get_weather",
+                            "arguments": json.dumps({"city": "Oslo"}),
+                        },
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "3 degrees, snow"},
         ],
-        tools=[WEATHER], max_tokens=20,
+        tools=[WEATHER],
+        max_tokens=20,
     )
     assert reply.choices[0].message.content or reply.choices[0].message.tool_calls
-    streamed = list(client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "Hello"}], max_tokens=8, stream=True))
+    streamed = list(
+        client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "Hello"}], max_tokens=8, stream=True
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
 
 
@@ -102,11 +143,18 @@ def test_ollama_client_through_the_ollama_backend(ollama_proxy: tuple[Server, st
     proxy, model = ollama_proxy
     client = ollama.Client(host=proxy.url)
     assert [m.model for m in client.list().models] == [f"{model}:latest"]
-    parts = list(client.chat(model=model, messages=[{"role": "user", "content": "Hi"}],
-                             stream=True, options={"num_predict": 8}))
+    parts = list(
+        client.chat(
+            model=model,
+            messages=[{"role": "user", "content": "Hi"}],
+            stream=True,
+            options={"num_predict": 8},
+        )
+    )
     assert parts[-1].done and "".join(p.message.content for p in parts)
-    reply = client.generate(model=model, prompt="Hi", system="Be brief.",
-                            options={"num_predict": 8})
+    reply = client.generate(
+        model=model, prompt="Hi", system="Be brief.", options={"num_predict": 8}
+    )
     assert reply.response and reply.eval_count > 0
 
 
@@ -124,10 +172,17 @@ def test_dead_upstream_is_502_naming_it(tmp_path: Path) -> None:
 
 
 def test_hung_upstream_is_504_after_the_timeout(tmp_path: Path) -> None:
-    with silent_server() as hung, gateway(
-        tmp_path, "--backend", "ollama", "--upstream", hung,
-        env={"LORAGATE_UPSTREAM_TIMEOUT": "1"},
-    ) as proxy:
+    with (
+        silent_server() as hung,
+        gateway(
+            tmp_path,
+            "--backend",
+            "ollama",
+            "--upstream",
+            hung,
+            env={"LORAGATE_UPSTREAM_TIMEOUT": "1"},
+        ) as proxy,
+    ):
         with pytest.raises(ollama.ResponseError) as caught:
             ollama.Client(host=proxy.url).generate(model="m", prompt="hi")
         assert caught.value.status_code == 504

@@ -87,7 +87,16 @@ def gateway(
 ) -> Iterator[Server]:
     """`loragate serve` with its home in `tmp`, plus any extra CLI `args`."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
-            "--home", str(tmp / "home"), *args]
+    argv = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--home",
+        str(tmp / "home"),
+        *args,
+    ]
     with running(argv, port=port, log=tmp / f"gateway-{port}.log", env=env) as server:
         yield server

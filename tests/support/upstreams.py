@@ -22,9 +22,23 @@ LLAMA_SERVER_ALIAS = "smollm2-upstream"
 def llama_cpp_server(tmp: Path) -> Iterator[str]:
     """`python -m llama_cpp.server` on the default model; yields its `/v1` base URL."""
     port = free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-            "--model_alias", LLAMA_SERVER_ALIAS, "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", "2048", "--chat_format", "chatml"]
+    argv = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(default_model_path()),
+        "--model_alias",
+        LLAMA_SERVER_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--chat_format",
+        "chatml",
+    ]
     with running(argv, port=port, log=tmp / "llama-server.log", ready_path="/v1/models"):
         yield f"http://127.0.0.1:{port}/v1"
 

@@ -11,13 +11,22 @@ from gateway.generation import Finish, TextDelta, ToolCallDelta
 
 
 def test_an_ollama_tool_call_becomes_an_openai_style_call() -> None:
-    chunk = ChatResponse.model_validate({
-        "model": "m", "done": True, "done_reason": "stop", "prompt_eval_count": 12,
-        "eval_count": 7,
-        "message": {"role": "assistant", "content": "",
-                    "tool_calls": [{"function": {"name": "get_weather",
-                                                 "arguments": {"city": "Oslo"}}}]},
-    })
+    chunk = ChatResponse.model_validate(
+        {
+            "model": "m",
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": 12,
+            "eval_count": 7,
+            "message": {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+                ],
+            },
+        }
+    )
     events = _events(chunk, index=0)
     head, args, finish = events
     assert isinstance(head, ToolCallDelta) and head.name == "get_weather" and head.id
@@ -26,17 +35,30 @@ def test_an_ollama_tool_call_becomes_an_openai_style_call() -> None:
 
 
 def test_text_chunks_are_text_and_length_is_kept() -> None:
-    chunk = ChatResponse.model_validate({"model": "m", "done": True, "done_reason": "length",
-                                         "message": {"role": "assistant", "content": "Hi"}})
+    chunk = ChatResponse.model_validate(
+        {
+            "model": "m",
+            "done": True,
+            "done_reason": "length",
+            "message": {"role": "assistant", "content": "Hi"},
+        }
+    )
     text, finish = _events(chunk, index=0)
     assert text == TextDelta("Hi") and finish.reason == "length"
 
 
 def test_openai_history_becomes_ollama_history() -> None:
-    message = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function",
-         "function": {"name": "f", "arguments": '{"a": 1}'}}]}
-    assert _message(message) == {"role": "assistant", "content": "",
-                                 "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]}
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+        ],
+    }
+    assert _message(message) == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+    }
     tool = {"role": "tool", "content": "ok", "name": "f", "tool_call_id": "c1"}
     assert _message(tool) == {"role": "tool", "content": "ok", "tool_name": "f"}

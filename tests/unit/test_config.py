@@ -1,0 +1,54 @@
+"""Settings come from CLI flags, then the config file, then LORAGATE_* variables, then defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings
+from gateway.errors import ConfigError
+
+
+def test_defaults_serve_the_embedded_model_on_loopback(tmp_path: Path) -> None:
+    settings = load_settings({}, environ={"LORAGATE_HOME": str(tmp_path)})
+    assert (settings.host, settings.port, settings.backend) == ("127.0.0.1", 8420, "llamacpp")
+    assert settings.model is None and settings.is_loopback
+
+
+def test_cli_beats_file_beats_env(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('port = 9000\nbackend = "ollama"\n')
+    env = {
+        "LORAGATE_PORT": "8000",
+        "LORAGATE_BACKEND": "openai",
+        "LORAGATE_N_CTX": "2048",
+        "LORAGATE_HOME": str(tmp_path),
+    }
+    settings = load_settings({"port": 9100, "config": str(config)}, environ=env)
+    assert settings.port == 9100 and settings.backend == "ollama" and settings.n_ctx == 2048
+
+
+def test_home_config_toml_is_read_when_present(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[gateway]\nupstream = "http://127.0.0.1:1/v1"\n')
+    settings = load_settings({}, environ={"LORAGATE_HOME": str(tmp_path)})
+    assert settings.upstream == "http://127.0.0.1:1/v1"
+
+
+@pytest.mark.parametrize(
+    ("cli", "message"),
+    [
+        ({"backend": "vllm"}, "invalid setting 'backend'"),
+        ({"config": "/nonexistent.toml"}, "config file not found"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(tmp_path: Path, cli: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(cli, environ={"LORAGATE_HOME": str(tmp_path)})
+
+
+def test_a_broken_config_file_says_where(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("port = = 1")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings({"config": str(config)}, environ={})

@@ -1,0 +1,82 @@
+"""The shipped ChatML tool template renders conversations exactly, tools and results included."""
+
+from __future__ import annotations
+
+from gateway import templates
+
+SOURCE = templates.template_source(templates.TOOLS_TEMPLATE)
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "read_file",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+    },
+}
+
+
+def test_plain_chat_gets_the_default_system_prompt() -> None:
+    text = templates.render(SOURCE, [{"role": "user", "content": "Hi"}])
+    assert text == (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+        "<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_tools_go_into_the_system_turn_in_order_without_html_escaping() -> None:
+    text = templates.render(
+        SOURCE,
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a < b?"}],
+        [TOOL],
+    )
+    assert text.startswith("<|im_start|>system\nBe brief.\n\n# Tools\n")
+    assert (
+        '<tools>\n{"type": "function", "function": {"name": "read_file", "parameters": '
+        '{"type": "object", "properties": {"path": {"type": "string"}}}}}\n</tools>'
+    ) in text
+    assert "<|im_start|>user\na < b?<|im_end|>" in text
+
+
+def test_calls_and_results_render_as_the_model_is_asked_to_write_them() -> None:
+    messages = [
+        {"role": "user", "content": "Read a.py and b.py"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "1",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": '{"path": "a.py"}'},
+                },
+                {
+                    "id": "2",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": {"path": "b.py"}},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "1", "content": "A"},
+        {"role": "tool", "tool_call_id": "2", "content": "B"},
+    ]
+    text = templates.render(SOURCE, messages, [TOOL], add_generation_prompt=False)
+    assert text.endswith(
+        "<|im_start|>assistant\n"
+        '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "read_file", "arguments": {"path": "b.py"}}\n</tool_call>'
+        "<|im_end|>\n"
+        "<|im_start|>user\n<tool_response>\nA\n</tool_response>\n"
+        "<tool_response>\nB\n</tool_response><|im_end|>\n"
+    )
+
+
+def test_generation_markers_are_accepted_and_invisible() -> None:
+    source = (
+        "{% for m in messages %}{% generation %}[{{ m.content }}]{% endgeneration %}{% endfor %}"
+    )
+    assert templates.render(source, [{"role": "user", "content": "x"}]) == "[x]"
+
+
+def test_own_templates_that_handle_tools_are_recognised() -> None:
+    assert templates.template_handles_tools(SOURCE)
+    smollm2_own = "{% for message in messages %}{{'<|im_start|>' + message['role'] }}{% endfor %}"
+    assert not templates.template_handles_tools(smollm2_own)
