@@ -33,6 +33,7 @@ class Settings(BaseModel):
     home: Path = Field(Path("~/.loragate"), description="Where config, store and models live.")
     config: Path | None = Field(None, description="The TOML config file that was read.")
     api_key: str | None = Field(None, description="Bearer key clients must send, if set.")
+    upstream_api_key: str | None = Field(None, description="Bearer key for the upstream.")
     n_ctx: int = Field(8192, ge=64, description="llama.cpp context size in tokens.")
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")

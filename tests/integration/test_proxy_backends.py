@@ -171,19 +171,18 @@ def test_dead_upstream_is_502_naming_it(tmp_path: Path) -> None:
         assert ocaught.value.status_code == 502
 
 
-def test_hung_upstream_is_504_after_the_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
+def test_hung_upstream_is_504_after_the_timeout(tmp_path: Path, backend: str) -> None:
+    timeout = {"LORAGATE_UPSTREAM_TIMEOUT": "1"}
     with (
         silent_server() as hung,
-        gateway(
-            tmp_path,
-            "--backend",
-            "ollama",
-            "--upstream",
-            hung,
-            env={"LORAGATE_UPSTREAM_TIMEOUT": "1"},
-        ) as proxy,
+        gateway(tmp_path, "--backend", backend, "--upstream", hung, env=timeout) as proxy,
     ):
         with pytest.raises(ollama.ResponseError) as caught:
             ollama.Client(host=proxy.url).generate(model="m", prompt="hi")
         assert caught.value.status_code == 504
         assert hung in caught.value.error
+        client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+        with pytest.raises(openai.InternalServerError) as ocaught:
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert ocaught.value.status_code == 504
