@@ -5,9 +5,11 @@ Prints, measured in one run on this machine:
   - added time to first byte of a streamed answer (p50);
   - throughput at 32 connections with wrk (Debian package `wrk`), gateway vs upstream alone,
     and vs LiteLLM's proxy (one worker) in front of the same upstream when `litellm[proxy]`
-    is installed.
+    is installed (its dependencies clash with ours: give it a venv of its own).
 
-    python tests/bench/bench_proxy.py [--requests 2000] [--seconds 10]
+    python -m venv /tmp/litellm && /tmp/litellm/bin/pip install 'litellm[proxy]'
+    python tests/bench/bench_proxy.py [--requests 2000] [--seconds 10] \
+        [--litellm /tmp/litellm/bin/litellm]
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from tests.support.servers import free_port, gateway, running
 
 BODY = {"model": "instant", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 HERE = Path(__file__).parent
+# Every load request carries it; only LiteLLM checks it (it refuses to start without one).
+LITELLM_KEY = "sk-" + "loragate-bench-" + "7f3a9c2e5b8d41f6a0c9e2b7d4f8a1c3"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,6 +81,7 @@ def wrk_rps(url: str, seconds: int, connections: int = 32) -> tuple[float, int]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {LITELLM_KEY}"\n'
         f"wrk.body = [[{json.dumps(BODY)}]]\n"
     )
     out = subprocess.run(
@@ -94,14 +99,14 @@ def wrk_rps(url: str, seconds: int, connections: int = 32) -> tuple[float, int]:
     return rps, bad
 
 
-def litellm_proxy(upstream: str, tmp: Path):
-    exe = Path(sys.executable).parent / "litellm"
+def litellm_proxy(exe: Path, upstream: str, tmp: Path):
     if not exe.exists():
         return None
     config = tmp / "litellm.yaml"
     config.write_text(
         "model_list:\n  - model_name: instant\n    litellm_params:\n"
         f"      model: openai/instant\n      api_base: {upstream}\n      api_key: none\n"
+        f"general_settings:\n  master_key: {LITELLM_KEY}\n"
     )
     port = free_port()
     return running(
@@ -116,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--litellm", type=Path, default=Path(sys.executable).parent / "litellm")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
@@ -140,7 +146,7 @@ def main() -> None:
             f"upstream alone {base_rps:.0f} req/s"
         )
         results["throughput"] = {"gateway_rps": rps, "errors": errors, "upstream_rps": base_rps}
-        lite = litellm_proxy(upstream, tmp)
+        lite = litellm_proxy(args.litellm, upstream, tmp)
         if lite is None:
             print("LiteLLM comparison skipped: pip install 'litellm[proxy]' to run it")
         else:
