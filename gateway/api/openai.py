@@ -65,7 +65,13 @@ async def completions(body: CompletionRequest, request: Request):
 # -- requests -------------------------------------------------------------------------------
 
 
+def _reject_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
+    if body.logprobs:
+        raise BadRequest("logprobs are not supported by this gateway", param="logprobs")
+
+
 def chat_to_generation(body: ChatCompletionRequest) -> GenerationRequest:
+    _reject_unsupported(body)
     tool_choice: str = "auto"
     if isinstance(body.tool_choice, str):
         tool_choice = body.tool_choice
@@ -141,6 +147,7 @@ def _text(message: ChatMessage) -> str:
 
 
 def completion_to_generation(body: CompletionRequest) -> GenerationRequest:
+    _reject_unsupported(body)
     if isinstance(body.prompt, list):
         if len(body.prompt) != 1:
             raise BadRequest("only one prompt per request is supported", param="prompt")

@@ -82,6 +82,7 @@ class _Sampling(_Wire):
     top_p: float | None = Field(None, ge=0, le=1)
     seed: int | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
+    logprobs: bool | int | None = Field(None, description="Not supported: rejected when set.")
 
     def stop_list(self) -> list[str]:
         if self.stop is None:

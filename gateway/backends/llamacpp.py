@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,8 +185,11 @@ class LlamaCppBackend:
         self._check_length(len(tokens))
         job = _Job(tokens=tokens, options=self._options(request), emit=lambda _: None)
         splitter = ToolCallSplitter() if request.tools_active else None
-        async for event in self._stream(job, splitter):
-            yield event
+        # aclosing: a client that goes away closes this generator, and through it the stream,
+        # whose `finally` tells the worker to stop.
+        async with aclosing(self._stream(job, splitter)) as events:
+            async for event in events:
+                yield event
 
     def _check_length(self, n_prompt: int) -> None:
         if n_prompt >= self._n_ctx:

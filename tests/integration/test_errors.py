@@ -73,6 +73,17 @@ def test_suffix_on_a_model_without_fim_tokens_is_400(client: openai.OpenAI) -> N
     assert caught.value.body["param"] == "suffix"
 
 
+@pytest.mark.parametrize(("field", "value"), [("n", 2), ("logprobs", True)])
+def test_parameters_that_would_change_the_answer_shape_are_400(
+    client: openai.OpenAI, field: str, value: object
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}], **{field: value}
+        )
+    assert caught.value.body["param"] == field
+
+
 def test_tool_choice_naming_an_absent_tool_is_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import jsonschema
 import openai
 import pytest
@@ -231,8 +232,10 @@ def test_json_object_mode_returns_an_object(client: openai.OpenAI) -> None:
     assert isinstance(json.loads(reply.choices[0].message.content), dict)
 
 
-def test_second_turn_reuses_the_cached_prefix(client: openai.OpenAI) -> None:
-    system = "You are a coding agent. " + " ".join(f"Rule {i}: be careful." for i in range(150))
+def _agent_turns(client: openai.OpenAI, name: str) -> tuple[list[dict], int]:
+    system = f"You are {name}, a coding agent. " + " ".join(
+        f"Rule {i}: be careful." for i in range(150)
+    )
     first = [{"role": "system", "content": system}, {"role": "user", "content": "List files."}]
     one = client.chat.completions.create(model="auto", messages=first, max_tokens=8)
     second = [
@@ -240,10 +243,41 @@ def test_second_turn_reuses_the_cached_prefix(client: openai.OpenAI) -> None:
         {"role": "assistant", "content": one.choices[0].message.content},
         {"role": "user", "content": "Now read main.py."},
     ]
+    return second, one.usage.prompt_tokens
+
+
+def test_second_turn_reuses_the_cached_prefix(client: openai.OpenAI) -> None:
+    second, first_prompt = _agent_turns(client, "Ada")
     two = client.chat.completions.create(model="auto", messages=second, max_tokens=8)
-    assert one.usage.prompt_tokens > 600
-    cached = two.usage.prompt_tokens_details.cached_tokens
-    assert cached >= one.usage.prompt_tokens - 1
+    assert first_prompt > 600
+    assert two.usage.prompt_tokens_details.cached_tokens >= first_prompt - 1
+
+
+def test_prefix_survives_another_conversation_in_between(client: openai.OpenAI) -> None:
+    second, first_prompt = _agent_turns(client, "Grace")
+    _agent_turns(client, "Linus")  # another agent's turn replaces the KV cache contents
+    two = client.chat.completions.create(model="auto", messages=second, max_tokens=8)
+    assert two.usage.prompt_tokens_details.cached_tokens >= first_prompt - 1
+
+
+def test_metrics_are_labelled_by_workload_and_version(
+    client: openai.OpenAI, embedded: Server
+) -> None:
+    client.chat.completions.create(
+        model="byllm", messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+    )
+    metrics = httpx.get(embedded.url + "/metrics").text
+    labels = 'api="chat",version="smollm2-135m-instruct@v0",workload="byllm"'
+    for name in (
+        "loragate_request_latency_seconds_count",
+        "loragate_time_to_first_token_seconds_count",
+    ):
+        assert f"{name}{{{labels}}}" in metrics
+    assert (
+        'loragate_tokens_total{direction="out",version="smollm2-135m-instruct@v0",workload="byllm"}'
+        in metrics
+    )
+    assert 'loragate_engine_queue_depth{version="smollm2-135m-instruct@v0"}' in metrics
 
 
 async def test_async_clients_are_served_one_after_another(embedded: Server) -> None:
