@@ -23,7 +23,9 @@ from gateway.service import Service
 def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     """Build the gateway; the backend starts (loads its model) in the app's lifespan."""
     backend = backend or create_backend(settings)
-    catalog = Catalog(backend)
+    # For an upstream, --model names the model that aliases (auto, continue, ...) go to.
+    preferred = settings.model if settings.backend != "llamacpp" else None
+    catalog = Catalog(backend, preferred=preferred)
     metrics = Metrics()
     ready = {"value": False}
 

@@ -41,8 +41,10 @@ class Route:
 class Catalog:
     """Resolves client-facing model names against what the backend serves."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, preferred: str | None = None) -> None:
+        """`preferred`: the upstream model that aliases and unversioned defaults mean."""
         self._backend = backend
+        self._preferred = published_name(preferred.removesuffix(":latest")) if preferred else None
         self._models: dict[str, ModelInfo] = {}
         self._fetched_at = 0.0
 
@@ -62,11 +64,13 @@ class Catalog:
     def default(self) -> str:
         if not self._models:
             raise ModelNotFound("the backend serves no model")
+        if self._preferred in self._models:
+            return self._preferred
         return next(iter(self._models))
 
     def default_version(self) -> str:
         """The version that answers a request naming no version (`none` before start)."""
-        return f"{next(iter(self._models))}@{BASE_VERSION}" if self._models else "none"
+        return f"{self.default()}@{BASE_VERSION}" if self._models else "none"
 
     def all_names(self) -> list[str]:
         names = self.published()

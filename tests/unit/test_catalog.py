@@ -60,6 +60,13 @@ async def test_aliases_versions_and_ollama_tags_resolve() -> None:
     assert (await catalog.resolve("local-olmo")).backend_model == "olmo"
 
 
+async def test_a_preferred_upstream_model_answers_the_aliases() -> None:
+    catalog = Catalog(ListingOnly("llama3.2", "qwen2.5-coder"), preferred="qwen2.5-coder:latest")
+    await catalog.refresh()
+    assert (await catalog.resolve("continue")).backend_model == "qwen2.5-coder"
+    assert catalog.default_version() == "qwen2.5-coder@v0"
+
+
 async def test_unknown_names_and_versions_are_404_with_the_list() -> None:
     catalog = Catalog(ListingOnly("smollm2"))
     await catalog.refresh()
