@@ -227,7 +227,9 @@ class LlamaCppBackend:
                     f"tool_choice names {request.tool_choice!r}, which is not in tools",
                     param="tool_choice",
                 )
-            return call_grammar(tools, parallel=request.parallel_tool_calls)
+            # A named function is called once, as OpenAI does; `required` may call several.
+            parallel = request.parallel_tool_calls and request.tool_choice == "required"
+            return call_grammar(tools, parallel=parallel)
         return None
 
     async def _stream(self, job: _Job, splitter: ToolCallSplitter | None) -> AsyncIterator[Event]:

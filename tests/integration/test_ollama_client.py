@@ -67,13 +67,15 @@ def test_chat_streams_ndjson_until_done(client: ollama.Client) -> None:
     assert parts[-1].done_reason in ("stop", "length")
 
 
-def test_chat_tool_call_arguments_are_an_object(client: ollama.Client) -> None:
+def test_chat_with_tools_answers_and_calls_carry_object_arguments(client: ollama.Client) -> None:
+    # Ollama has no tool_choice, so the 135M model decides; either way the reply is well formed.
     reply = client.chat(
         model="auto",
         messages=[{"role": "user", "content": "What's the weather in Paris?"}],
         tools=[WEATHER],
         options={"temperature": 0, "num_predict": 60},
     )
+    assert reply.message.content or reply.message.tool_calls
     for call in reply.message.tool_calls or []:
         assert call.function.name == "get_weather"
         assert isinstance(call.function.arguments, dict)

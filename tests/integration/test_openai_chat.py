@@ -139,7 +139,8 @@ def test_required_tool_call_streams_id_and_name_first(client: openai.OpenAI) -> 
         tools=[READ_FILE, RUN_COMMAND],
         tool_choice="required",
         parallel_tool_calls=False,
-        max_tokens=80,
+        max_tokens=200,
+        temperature=0,
         stream=True,
     )
     deltas, finish = [], None
@@ -162,7 +163,8 @@ def test_named_tool_choice_forces_that_tool(client: openai.OpenAI) -> None:
         messages=ASK,
         tools=[READ_FILE, RUN_COMMAND],
         tool_choice={"type": "function", "function": {"name": "run_command"}},
-        max_tokens=80,
+        max_tokens=200,
+        temperature=0,
     )
     message = reply.choices[0].message
     assert reply.choices[0].finish_reason == "tool_calls"
@@ -213,7 +215,8 @@ def test_json_schema_response_format_always_validates(client: openai.OpenAI) -> 
             "type": "json_schema",
             "json_schema": {"name": "person", "schema": schema, "strict": True},
         },
-        max_tokens=60,
+        max_tokens=200,
+        temperature=0,
     )
     jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
 

@@ -62,3 +62,16 @@ def test_openai_history_becomes_ollama_history() -> None:
     }
     tool = {"role": "tool", "content": "ok", "name": "f", "tool_call_id": "c1"}
     assert _message(tool) == {"role": "tool", "content": "ok", "tool_name": "f"}
+
+
+def test_calls_are_sent_to_ollama_clients_with_object_arguments() -> None:
+    from gateway.api.ollama import _ollama_calls
+    from gateway.generation import AssembledCall
+
+    calls = [
+        AssembledCall("c1", "get_weather", '{"city": "Oslo"}'),
+        AssembledCall("c2", "broken", '{"city": '),
+    ]
+    assert _ollama_calls(calls) == [
+        {"id": "c1", "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}
+    ]
