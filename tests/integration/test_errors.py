@@ -133,25 +133,25 @@ def test_api_key_is_required_when_configured(tmp_path: Path) -> None:
         assert httpx.get(server.url + "/healthz").status_code == 200
 
 
+def serve_once(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`loragate serve` that is expected to refuse to start."""
+    argv = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--port",
+        str(free_port()),
+        "--home",
+        str(home),
+        *args,
+    ]
+    env = {"PATH": "/usr/bin:/bin", "LORAGATE_HOME": str(home)}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+
+
 def test_non_loopback_bind_without_api_key_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(free_port()),
-            "--home",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "LORAGATE_HOME": str(tmp_path)},
-    )
+    result = serve_once(tmp_path, "--host", "0.0.0.0")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "loragate: error: refusing to listen on 0.0.0.0 without an API key: set LORAGATE_API_KEY"
@@ -159,22 +159,6 @@ def test_non_loopback_bind_without_api_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_model_file_is_one_clear_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "serve",
-            "--model",
-            str(tmp_path / "no.gguf"),
-            "--port",
-            str(free_port()),
-            "--home",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve_once(tmp_path, "--model", str(tmp_path / "no.gguf"))
     assert result.returncode == 1
     assert result.stderr.strip() == f"loragate: error: model file not found: {tmp_path}/no.gguf"
