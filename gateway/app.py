@@ -27,20 +27,20 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     preferred = settings.model if settings.backend != "llamacpp" else None
     catalog = Catalog(backend, preferred=preferred)
     metrics = Metrics()
-    ready = {"value": False}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = False
         await backend.start()
         try:
             await catalog.refresh()
         except UpstreamError as exc:  # an upstream may come up later; requests get 502 until then
             logging.getLogger("loragate").warning("%s", exc.message)
-        ready["value"] = True
+        app.state.ready = True
         try:
             yield
         finally:
-            ready["value"] = False
+            app.state.ready = False
             await backend.close()
 
     app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
@@ -53,7 +53,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         names = catalog.published()
-        status = 200 if ready["value"] else 503
+        status = 200 if getattr(request.app.state, "ready", False) else 503
         return JSONResponse(
             {"status": "ok" if status == 200 else "loading", "models": names}, status_code=status
         )

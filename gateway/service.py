@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.backends.base import Backend
 from gateway.catalog import Catalog, Route
@@ -30,9 +30,9 @@ class Exchange:
     workload: str
     api: str
     started: float
+    _first: Event | None
     _events: AsyncIterator[Event]
     _metrics: Metrics
-    _first: list[Event] = field(default_factory=list)
     finish: Finish | None = None
 
     @property
@@ -42,10 +42,8 @@ class Exchange:
     async def __aiter__(self) -> AsyncIterator[Event]:
         labels = (self.api, self.workload, self.version)
         try:
-            for event in self._first:
-                yield event
-            self._first.clear()
-            async for event in self._events:
+            first, self._first = self._first, None
+            async for event in _chain(first, self._events):
                 if isinstance(event, Finish):
                     self.finish = event
                 yield event
@@ -91,32 +89,31 @@ class Service:
         events = aiter(self.backend.generate(request))
         self.metrics.queue_depth.labels(route.version).set(self.backend.queue_depth())
         try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            first = None
-        except LoragateError as exc:
-            self.metrics.errors.labels(*labels, exc.type).inc()
-            self.metrics.requests.labels(*labels, "error").inc()
+            first = await anext(events, None)
+        except BaseException as exc:
             await events.aclose()  # type: ignore[attr-defined]
-            raise
-        except BaseException:
-            await events.aclose()  # type: ignore[attr-defined]
+            if isinstance(exc, LoragateError):
+                self.metrics.errors.labels(*labels, exc.type).inc()
+                self.metrics.requests.labels(*labels, "error").inc()
             raise
         self.metrics.ttft.labels(*labels).observe(time.perf_counter() - started)
-        exchange = Exchange(
+        return Exchange(
             interaction_id=new_interaction_id(),
             route=route,
             workload=workload,
             api=api,
             started=started,
-            _events=events,  # type: ignore[arg-type]
+            _first=first,
+            _events=events,
             _metrics=self.metrics,
         )
-        if first is not None:
-            exchange._first.append(first)
-            if isinstance(first, Finish):
-                exchange.finish = first
-        return exchange
+
+
+async def _chain(first: Event | None, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    if first is not None:
+        yield first
+    async for event in rest:
+        yield event
 
 
 def new_interaction_id() -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.api.openai_types import ChatCompletionRequest, ChatMessage, CompletionRequest
 from gateway.api.wire import exchange_headers, service_of, sse_error
@@ -33,33 +34,31 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 
 @router.post("/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, request: Request):
-    generation = chat_to_generation(body)
-    exchange = await service_of(request).open(
-        generation, api="chat", workload_header=request.headers.get(WORKLOAD_HEADER)
-    )
-    headers = exchange_headers(exchange)
-    if body.stream:
-        usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = _chat_sse(exchange, body.model, include_usage=usage)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
-    answer = await exchange.collect()
-    return JSONResponse(_chat_body(exchange, body.model, answer), headers=headers)
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    return await _respond(request, body, chat_to_generation(body), CHAT)
 
 
 @router.post("/completions")
-async def completions(body: CompletionRequest, request: Request):
-    generation = completion_to_generation(body)
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    return await _respond(request, body, completion_to_generation(body), COMPLETION)
+
+
+async def _respond(
+    request: Request,
+    body: ChatCompletionRequest | CompletionRequest,
+    generation: GenerationRequest,
+    shape: _Shape,
+) -> Response:
     exchange = await service_of(request).open(
-        generation, api="completions", workload_header=request.headers.get(WORKLOAD_HEADER)
+        generation, api=shape.api, workload_header=request.headers.get(WORKLOAD_HEADER)
     )
     headers = exchange_headers(exchange)
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = _completion_sse(exchange, body.model, include_usage=usage)
+        stream = _sse_stream(exchange, body.model, shape, include_usage=usage)
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
     answer = await exchange.collect()
-    return JSONResponse(_completion_body(exchange, body.model, answer), headers=headers)
+    return JSONResponse(_body(exchange, body.model, shape, answer), headers=headers)
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -184,7 +183,22 @@ def _usage(finish: Finish | None) -> dict[str, int]:
     }
 
 
-def _chat_body(exchange: Exchange, model: str, answer: Assembled) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Shape:
+    """What differs between chat and legacy completions on the wire: names, and the fields a
+    choice carries for the whole answer, for each event, and at the start and end of a stream."""
+
+    api: str
+    id_prefix: str
+    object: str
+    chunk_object: str
+    whole: Callable[[Assembled], dict[str, Any]]
+    piece: Callable[[TextDelta | ToolCallDelta], dict[str, Any] | None]
+    opening: dict[str, Any] | None
+    ending: dict[str, Any]
+
+
+def _chat_message(answer: Assembled) -> dict[str, Any]:
     message: dict[str, Any] = {
         "role": "assistant",
         "content": answer.text if answer.text or not answer.calls else None,
@@ -195,75 +209,13 @@ def _chat_body(exchange: Exchange, model: str, answer: Assembled) -> dict[str, A
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in answer.calls
         ]
-    return {
-        "id": "chatcmpl-" + exchange.interaction_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": exchange.version,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": answer.finish.reason if answer.finish else "stop",
-            }
-        ],
-        "usage": _usage(answer.finish),
-    }
+    return {"message": message}
 
 
-def _completion_body(exchange: Exchange, model: str, answer: Assembled) -> dict[str, Any]:
-    return {
-        "id": "cmpl-" + exchange.interaction_id,
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": exchange.version,
-        "choices": [
-            {
-                "text": answer.text,
-                "index": 0,
-                "logprobs": None,
-                "finish_reason": answer.finish.reason if answer.finish else "stop",
-            }
-        ],
-        "usage": _usage(answer.finish),
-    }
-
-
-def _sse(data: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
-
-
-async def _chat_sse(exchange: Exchange, model: str, *, include_usage: bool) -> AsyncIterator[bytes]:
-    base = {
-        "id": "chatcmpl-" + exchange.interaction_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": exchange.version,
-    }
-    extra = {"usage": None} if include_usage else {}
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _sse({**base, "choices": [choice], **extra})
-
-    try:
-        yield chunk({"role": "assistant", "content": ""})
-        async for event in exchange:
-            if isinstance(event, TextDelta):
-                yield chunk({"content": event.text})
-            elif isinstance(event, ToolCallDelta):
-                yield chunk({"tool_calls": [_tool_delta(event)]})
-            elif isinstance(event, Finish):
-                yield chunk({}, event.reason)
-        if include_usage:
-            yield _sse({**base, "choices": [], "usage": _usage(exchange.finish)})
-    except LoragateError as exc:
-        yield sse_error(exc)
-    yield b"data: [DONE]\n\n"
+def _chat_piece(event: TextDelta | ToolCallDelta) -> dict[str, Any]:
+    if isinstance(event, TextDelta):
+        return {"delta": {"content": event.text}}
+    return {"delta": {"tool_calls": [_tool_delta(event)]}}
 
 
 def _tool_delta(event: ToolCallDelta) -> dict[str, Any]:
@@ -277,28 +229,72 @@ def _tool_delta(event: ToolCallDelta) -> dict[str, Any]:
     return {"index": event.index, "function": {"arguments": event.arguments}}
 
 
-async def _completion_sse(
-    exchange: Exchange, model: str, *, include_usage: bool
-) -> AsyncIterator[bytes]:
-    base = {
-        "id": "cmpl-" + exchange.interaction_id,
-        "object": "text_completion",
+CHAT = _Shape(
+    api="chat",
+    id_prefix="chatcmpl-",
+    object="chat.completion",
+    chunk_object="chat.completion.chunk",
+    whole=_chat_message,
+    piece=_chat_piece,
+    opening={"delta": {"role": "assistant", "content": ""}},
+    ending={"delta": {}},
+)
+COMPLETION = _Shape(
+    api="completions",
+    id_prefix="cmpl-",
+    object="text_completion",
+    chunk_object="text_completion",
+    whole=lambda answer: {"text": answer.text},
+    piece=lambda event: {"text": event.text} if isinstance(event, TextDelta) else None,
+    opening=None,
+    ending={"text": ""},
+)
+
+
+def _envelope(exchange: Exchange, model: str, obj: str, prefix: str) -> dict[str, Any]:
+    return {
+        "id": prefix + exchange.interaction_id,
+        "object": obj,
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": exchange.version,
     }
+
+
+def _choice(fields: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {"index": 0, **fields, "logprobs": None, "finish_reason": finish}
+
+
+def _body(exchange: Exchange, model: str, shape: _Shape, answer: Assembled) -> dict[str, Any]:
+    finish = answer.finish.reason if answer.finish else "stop"
+    return {
+        **_envelope(exchange, model, shape.object, shape.id_prefix),
+        "choices": [_choice(shape.whole(answer), finish)],
+        "usage": _usage(answer.finish),
+    }
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+async def _sse_stream(
+    exchange: Exchange, model: str, shape: _Shape, *, include_usage: bool
+) -> AsyncIterator[bytes]:
+    base = _envelope(exchange, model, shape.chunk_object, shape.id_prefix)
     extra = {"usage": None} if include_usage else {}
 
-    def chunk(text: str, finish: str | None = None) -> bytes:
-        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
-        return _sse({**base, "choices": [choice], **extra})
+    def chunk(fields: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({**base, "choices": [_choice(fields, finish)], **extra})
 
     try:
+        if shape.opening is not None:
+            yield chunk(shape.opening)
         async for event in exchange:
-            if isinstance(event, TextDelta):
-                yield chunk(event.text)
-            elif isinstance(event, Finish):
-                yield chunk("", event.reason)
+            if isinstance(event, Finish):
+                yield chunk(shape.ending, event.reason)
+            elif (fields := shape.piece(event)) is not None:
+                yield chunk(fields)
         if include_usage:
             yield _sse({**base, "choices": [], "usage": _usage(exchange.finish)})
     except LoragateError as exc:

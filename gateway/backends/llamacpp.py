@@ -28,7 +28,7 @@ from gateway.config import Settings
 from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
 from gateway.prompting import PromptStyle, build_prompt
-from gateway.toolcalls import ToolCallSplitter, call_grammar, schema_grammar
+from gateway.toolcalls import ParsedCall, ToolCallSplitter, call_grammar, schema_grammar
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _QUANT_NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M"}
@@ -184,10 +184,9 @@ class LlamaCppBackend:
             tokens = [llm.token_bos()]
         self._check_length(len(tokens))
         job = _Job(tokens=tokens, options=self._options(request), emit=lambda _: None)
-        splitter = ToolCallSplitter() if request.tools_active else None
         # aclosing: a client that goes away closes this generator, and through it the stream,
         # whose `finally` tells the worker to stop.
-        async with aclosing(self._stream(job, splitter)) as events:
+        async with aclosing(self._stream(job, _TextEvents(request.tools_active))) as events:
             async for event in events:
                 yield event
 
@@ -232,29 +231,23 @@ class LlamaCppBackend:
             return call_grammar(tools, parallel=parallel)
         return None
 
-    async def _stream(self, job: _Job, splitter: ToolCallSplitter | None) -> AsyncIterator[Event]:
+    async def _stream(self, job: _Job, text_events: _TextEvents) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         job.emit = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)
         self._in_engine += 1
         future = loop.run_in_executor(self._executor, self._run, job)
-        calls = 0
         completion: list[str] = []
         try:
-            while True:
-                item = await queue.get()
+            while not isinstance(item := await queue.get(), _Done):
                 if isinstance(item, BaseException):
                     raise item
-                if isinstance(item, _Done):
-                    break
-                completion.append(item)  # type: ignore[arg-type]
-                for event in _split(str(item), splitter, calls):
-                    calls += isinstance(event, ToolCallDelta) and event.id is not None
+                completion.append(str(item))
+                for event in text_events.feed(str(item)):
                     yield event
-            for event in _flush(splitter, calls):
-                calls += isinstance(event, ToolCallDelta) and event.id is not None
+            for event in text_events.finish():
                 yield event
-            yield self._finish(item, job, "".join(completion), calls)
+            yield self._finish(item, job, "".join(completion), text_events.calls)
         finally:
             job.cancel.set()  # the worker stops at the next token or prefill chunk
             future.cancel()
@@ -311,22 +304,14 @@ class LlamaCppBackend:
         from llama_cpp import Llama
 
         tokens = job.tokens
-        if job.options.get("seed") is not None:
-            # Logits of a prompt prefilled in other chunks differ in the last bits, enough to
-            # change a sampled token: a seeded request is evaluated whole, so it reproduces.
-            llm.n_tokens = 0
-        elif llm.cache is not None:
-            try:
-                item = llm.cache[tokens]
-                cached = Llama.longest_token_prefix(item.input_ids.tolist(), tokens)
-                if cached > Llama.longest_token_prefix(llm._input_ids.tolist(), tokens):
-                    llm.load_state(item)
-            except KeyError:
-                pass
-        reuse = min(Llama.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
-        if job.options.get("seed") is not None:
-            reuse = 0
-        llm.n_tokens = job.cached = max(reuse, 0)
+        # Logits of a prompt prefilled in other chunks differ in the last bits, enough to change
+        # a sampled token: a seeded request is evaluated whole, so that it reproduces.
+        reuse = 0
+        if job.options.get("seed") is None:
+            self._restore_longest_prefix(llm, tokens)
+            reuse = Llama.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        # At least the last prompt token is evaluated again: sampling needs fresh logits.
+        llm.n_tokens = job.cached = max(min(reuse, len(tokens) - 1), 0)
         for start in range(llm.n_tokens, len(tokens), self._n_batch):
             if job.cancel.is_set():
                 return
@@ -334,28 +319,45 @@ class LlamaCppBackend:
         if llm.cache is not None and not job.cancel.is_set():
             llm.cache[tokens] = llm.save_state()
 
+    @staticmethod
+    def _restore_longest_prefix(llm: Any, tokens: list[int]) -> None:
+        """Load the RAM-cached state of another conversation when it shares more of this
+        prompt than what the KV cache holds now."""
+        from llama_cpp import Llama
 
-def _split(text: str, splitter: ToolCallSplitter | None, calls: int) -> list[Event]:
-    if splitter is None:
-        return [TextDelta(text)] if text else []
-    shown, parsed = splitter.feed(text)
-    return _events(shown, parsed, calls)
+        if llm.cache is None:
+            return
+        try:
+            item = llm.cache[tokens]
+        except KeyError:
+            return
+        cached = Llama.longest_token_prefix(item.input_ids.tolist(), tokens)
+        if cached > Llama.longest_token_prefix(llm._input_ids.tolist(), tokens):
+            llm.load_state(item)
 
 
-def _flush(splitter: ToolCallSplitter | None, calls: int) -> list[Event]:
-    if splitter is None:
-        return []
-    shown, parsed = splitter.finish()
-    return _events(shown, parsed, calls)
+class _TextEvents:
+    """Streamed model text to events; with tools, `<tool_call>` blocks become numbered calls."""
 
+    def __init__(self, tools: bool) -> None:
+        self._splitter = ToolCallSplitter() if tools else None
+        self.calls = 0
 
-def _events(shown: str, parsed: list, calls: int) -> list[Event]:
-    events: list[Event] = [TextDelta(shown)] if shown.strip() or (shown and not parsed) else []
-    for offset, call in enumerate(parsed):
-        index = calls + offset
-        events.append(ToolCallDelta(index=index, id=call.id, name=call.name))
-        events.append(ToolCallDelta(index=index, arguments=call.arguments))
-    return events
+    def feed(self, text: str) -> list[Event]:
+        if self._splitter is None:
+            return [TextDelta(text)] if text else []
+        return self._events(*self._splitter.feed(text))
+
+    def finish(self) -> list[Event]:
+        return self._events(*self._splitter.finish()) if self._splitter else []
+
+    def _events(self, shown: str, parsed: list[ParsedCall]) -> list[Event]:
+        events: list[Event] = [TextDelta(shown)] if shown.strip() or (shown and not parsed) else []
+        for call in parsed:
+            events.append(ToolCallDelta(index=self.calls, id=call.id, name=call.name))
+            events.append(ToolCallDelta(index=self.calls, arguments=call.arguments))
+            self.calls += 1
+        return events
 
 
 def _file_digest(path: Path) -> str:

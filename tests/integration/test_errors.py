@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import ollama
 import openai
 import pytest
 
-from tests.support.servers import Server, free_port, gateway
+from tests.support.servers import Server, free_port, gateway, serve_argv
 
 
 @pytest.fixture
@@ -135,17 +134,7 @@ def test_api_key_is_required_when_configured(tmp_path: Path) -> None:
 
 def serve_once(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`loragate serve` that is expected to refuse to start."""
-    argv = [
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "serve",
-        "--port",
-        str(free_port()),
-        "--home",
-        str(home),
-        *args,
-    ]
+    argv = serve_argv(home, free_port(), *args)
     env = {"PATH": "/usr/bin:/bin", "LORAGATE_HOME": str(home)}
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
 

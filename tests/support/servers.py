@@ -81,13 +81,9 @@ def running(
             process.wait()
 
 
-@contextmanager
-def gateway(
-    tmp: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
-) -> Iterator[Server]:
-    """`loragate serve` with its home in `tmp`, plus any extra CLI `args`."""
-    port = port or free_port()
-    argv = [
+def serve_argv(home: Path, port: int, *args: str) -> list[str]:
+    """The command line of `loragate serve` on `port` with its home in `home`."""
+    return [
         sys.executable,
         "-m",
         "gateway.cli",
@@ -95,8 +91,17 @@ def gateway(
         "--port",
         str(port),
         "--home",
-        str(tmp / "home"),
+        str(home),
         *args,
     ]
+
+
+@contextmanager
+def gateway(
+    tmp: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Server]:
+    """`loragate serve` with its home in `tmp`, plus any extra CLI `args`."""
+    port = port or free_port()
+    argv = serve_argv(tmp / "home", port, *args)
     with running(argv, port=port, log=tmp / f"gateway-{port}.log", env=env) as server:
         yield server
