@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.api import ollama, openai
+from gateway.api import feedback, ollama, openai
 from gateway.api.errors import install_error_handlers
 from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
@@ -17,6 +17,7 @@ from gateway.catalog import Catalog
 from gateway.config import Settings
 from gateway.errors import UpstreamError
 from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.recorder import Recorder
 from gateway.service import Service
 
 
@@ -27,10 +28,14 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     preferred = settings.model if settings.backend != "llamacpp" else None
     catalog = Catalog(backend, preferred=preferred)
     metrics = Metrics()
+    recorder = Recorder(
+        settings.home, enabled=settings.record, skip_workloads=settings.skipped_workloads
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
+        await recorder.start()
         await backend.start()
         try:
             await catalog.refresh()
@@ -42,11 +47,13 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         finally:
             app.state.ready = False
             await backend.close()
+            await recorder.close()  # drains every queued record before the process exits
 
     app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = Service(backend, catalog, metrics)
+    app.state.service = Service(backend, catalog, metrics, recorder)
     app.include_router(openai.router)
+    app.include_router(feedback.router)
     app.include_router(ollama.router)
     install_error_handlers(app)
 

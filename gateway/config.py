@@ -38,9 +38,17 @@ class Settings(BaseModel):
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
+    record: bool = Field(True, description="Store every exchange (the product's memory).")
+    record_skip_workloads: str = Field(
+        "", description="Comma-separated workloads never recorded (e.g. a private one)."
+    )
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )
+
+    @property
+    def skipped_workloads(self) -> frozenset[str]:
+        return frozenset(w.strip() for w in self.record_skip_workloads.split(",") if w.strip())
 
     @property
     def is_loopback(self) -> bool:

@@ -5,7 +5,9 @@
     ├── BadRequest                 400 invalid_request_error
     │   └── ContextLengthExceeded  400 invalid_request_error / context_length_exceeded
     ├── Unauthorized               401 authentication_error / invalid_api_key
-    ├── ModelNotFound              404 invalid_request_error / model_not_found
+    ├── NotFound                   404 invalid_request_error / not_found
+    │   ├── ModelNotFound          404 ... / model_not_found
+    │   └── InteractionNotFound    404 ... / interaction_not_found
     ├── EngineError                500 server_error
     ├── UpstreamError              502 upstream_error
     └── UpstreamTimeout            504 upstream_timeout
@@ -49,10 +51,18 @@ class Unauthorized(LoragateError):
     code = "invalid_api_key"
 
 
-class ModelNotFound(LoragateError):
+class NotFound(LoragateError):
     status = 404
     type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
     code = "model_not_found"
+
+
+class InteractionNotFound(NotFound):
+    code = "interaction_not_found"
 
 
 class EngineError(LoragateError):

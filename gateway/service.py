@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend
 from gateway.catalog import Catalog, Route
 from gateway.errors import LoragateError
 from gateway.generation import Assembled, Event, Finish, GenerationRequest
 from gateway.metrics import Metrics
-from gateway.workloads import identify
+from gateway.recorder import Recorder
+from gateway.records import InteractionRecord
+from gateway.workloads import WORKLOAD_HEADER, identify
 
 
 @dataclass
@@ -30,10 +32,20 @@ class Exchange:
     workload: str
     api: str
     started: float
+    ttft: float
+    request: GenerationRequest
+    model_requested: str
+    client: str | None
     _first: Event | None
     _events: AsyncIterator[Event]
     _metrics: Metrics
-    finish: Finish | None = None
+    _recorder: Recorder
+    answer: Assembled = field(default_factory=Assembled)
+    error: str | None = None
+
+    @property
+    def finish(self) -> Finish | None:
+        return self.answer.finish
 
     @property
     def version(self) -> str:
@@ -44,15 +56,34 @@ class Exchange:
         try:
             first, self._first = self._first, None
             async for event in _chain(first, self._events):
-                if isinstance(event, Finish):
-                    self.finish = event
+                self.answer.add(event)
                 yield event
         except LoragateError as exc:
             self._metrics.errors.labels(*labels, exc.type).inc()
+            self.error = exc.message
             raise
         finally:
             await self._events.aclose()
             self._close_metrics(labels)
+            self._recorder.submit(self._record())
+
+    def _record(self) -> InteractionRecord:
+        status = "complete" if self.finish else ("error" if self.error else "aborted")
+        return InteractionRecord(
+            id=self.interaction_id,
+            created_at=time.time(),
+            api=self.api,
+            workload=self.workload,
+            model_requested=self.model_requested,
+            version=self.version,
+            request=self.request,
+            answer=self.answer,
+            status=status,
+            error=self.error,
+            client=self.client,
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+            ttft_ms=self.ttft * 1000,
+        )
 
     def _close_metrics(self, labels: tuple[str, str, str]) -> None:
         m = self._metrics
@@ -64,27 +95,36 @@ class Exchange:
 
     async def collect(self) -> Assembled:
         """Run to the end and put the answer together (non-streaming responses)."""
-        answer = Assembled()
-        async for event in self:
-            answer.add(event)
-        return answer
+        async for _ in self:
+            pass
+        return self.answer
 
 
 class Service:
     """Turns a `GenerationRequest` into an `Exchange` on the right backend model."""
 
-    def __init__(self, backend: Backend, catalog: Catalog, metrics: Metrics) -> None:
+    def __init__(
+        self, backend: Backend, catalog: Catalog, metrics: Metrics, recorder: Recorder
+    ) -> None:
         self.backend = backend
         self.catalog = catalog
         self.metrics = metrics
+        self.recorder = recorder
 
     async def open(
-        self, request: GenerationRequest, *, api: str, workload_header: str | None = None
+        self, request: GenerationRequest, *, api: str, headers: Mapping[str, str] | None = None
     ) -> Exchange:
+        """`headers`: the client's HTTP headers (workload override, user agent)."""
+        headers = headers or {}
         started = time.perf_counter()
         route = await self.catalog.resolve(request.model)
-        request = request.model_copy(update={"model": route.backend_model})
-        workload = identify(request, header=workload_header, alias=route.workload, api=api)
+        requested, request = (
+            request.model,
+            request.model_copy(update={"model": route.backend_model}),
+        )
+        workload = identify(
+            request, header=headers.get(WORKLOAD_HEADER), alias=route.workload, api=api
+        )
         labels = (api, workload, route.version)
         events = aiter(self.backend.generate(request))
         self.metrics.queue_depth.labels(route.version).set(self.backend.queue_depth())
@@ -96,16 +136,22 @@ class Service:
                 self.metrics.errors.labels(*labels, exc.type).inc()
                 self.metrics.requests.labels(*labels, "error").inc()
             raise
-        self.metrics.ttft.labels(*labels).observe(time.perf_counter() - started)
+        ttft = time.perf_counter() - started
+        self.metrics.ttft.labels(*labels).observe(ttft)
         return Exchange(
             interaction_id=new_interaction_id(),
             route=route,
             workload=workload,
             api=api,
             started=started,
+            ttft=ttft,
+            request=request,
+            model_requested=requested,
+            client=headers.get("user-agent"),
             _first=first,
             _events=events,
             _metrics=self.metrics,
+            _recorder=self.recorder,
         )
 
 

@@ -19,7 +19,6 @@ from gateway.catalog import published_name
 from gateway.errors import BadRequest, LoragateError
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest, TextDelta
 from gateway.service import Exchange
-from gateway.workloads import WORKLOAD_HEADER
 
 router = APIRouter(prefix="/api")
 
@@ -163,9 +162,7 @@ def _generate_generation(body: GenerateRequest) -> GenerationRequest:
 async def _respond(
     request: Request, generation: GenerationRequest, stream: bool, *, api: str, chat: bool
 ):
-    exchange = await service_of(request).open(
-        generation, api=api, workload_header=request.headers.get(WORKLOAD_HEADER)
-    )
+    exchange = await service_of(request).open(generation, api=api, headers=request.headers)
     headers = exchange_headers(exchange)
     model = generation.model
     if stream:

@@ -16,7 +16,6 @@ from gateway.api.wire import exchange_headers, service_of, sse_error
 from gateway.errors import BadRequest, LoragateError
 from gateway.generation import Assembled, Finish, GenerationRequest, TextDelta, ToolCallDelta
 from gateway.service import Exchange
-from gateway.workloads import WORKLOAD_HEADER
 
 router = APIRouter(prefix="/v1")
 
@@ -49,9 +48,7 @@ async def _respond(
     generation: GenerationRequest,
     shape: _Shape,
 ) -> Response:
-    exchange = await service_of(request).open(
-        generation, api=shape.api, workload_header=request.headers.get(WORKLOAD_HEADER)
-    )
+    exchange = await service_of(request).open(generation, api=shape.api, headers=request.headers)
     headers = exchange_headers(exchange)
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)

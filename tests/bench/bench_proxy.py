@@ -125,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
-    upstream_cmd = [sys.executable, str(HERE / "instant_upstream.py"), str(port)]
+    upstream_cmd = [sys.executable, str(HERE.parent / "support" / "instant_upstream.py"), str(port)]
     upstream = f"http://127.0.0.1:{port}/v1"
     results: dict[str, object] = {}
     with (

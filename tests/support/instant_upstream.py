@@ -3,7 +3,7 @@
 Plain asyncio (no framework) so that it is never the bottleneck: every chat request gets the
 same one-word completion, as JSON or as a three-event SSE stream.
 
-    python tests/bench/instant_upstream.py PORT
+    python tests/support/instant_upstream.py PORT
 """
 
 from __future__ import annotations

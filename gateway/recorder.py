@@ -1,0 +1,181 @@
+"""The recorder: every exchange is stored, and no request waits for the disk.
+
+The request path only calls `submit`, which puts a record on a bounded queue. One writer task
+takes whatever is queued (so batches grow with load) and writes it on a dedicated thread in one
+transaction. When the queue is full, or a write fails (database locked, disk full), records go
+to an append-only journal under `<home>/journal/`, replayed at the next start or after the next
+successful write. `close` (SIGTERM, Ctrl-C) drains the queue before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from gateway.records import FeedbackRecord, InteractionRecord, prepare
+from gateway.store import Store
+
+log = logging.getLogger("loragate.recorder")
+Record = InteractionRecord | FeedbackRecord
+_STOP = object()
+
+
+class Journal:
+    """Append-only JSON lines of prepared items; thread-safe appends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._path = folder / f"pending-{int(time.time() * 1000)}-{os.getpid()}.jsonl"
+        self.pending = False
+
+    def append(self, items: list[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+        with self._lock:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with self._path.open("a", encoding="utf-8") as fh:
+                    fh.write(lines)
+                    fh.flush()
+                self.pending = True
+            except OSError as exc:
+                log.error(
+                    "journal %s: cannot write (%s): %d records lost", self._path, exc, len(items)
+                )
+
+    def replay(self, store: Store) -> int:
+        """Write every journaled item to the store and delete the files that made it."""
+        written = 0
+        with self._lock:
+            for path in sorted(self.folder.glob("pending-*.jsonl")):
+                items = _read_items(path)
+                try:
+                    written += store.write(items)
+                except sqlite3.Error as exc:
+                    log.error("journal %s: replay failed (%s); kept for the next start", path, exc)
+                    return written
+                path.unlink()
+            self.pending = False
+        return written
+
+
+def _read_items(path: Path) -> list[dict[str, Any]]:
+    items = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("not an object")
+                items.append(item)
+            except ValueError as exc:
+                log.warning("journal %s:%d: corrupt line skipped (%s)", path, number, exc)
+    return items
+
+
+class Recorder:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        enabled: bool = True,
+        skip_workloads: frozenset[str] = frozenset(),
+        queue_size: int = 50_000,
+        batch_size: int = 2_000,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.enabled = enabled
+        self.skip_workloads = skip_workloads
+        self.store_path = home / "store.db"
+        self.journal = Journal(home / "journal")
+        self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        self._batch_size = batch_size
+        self._busy_timeout = busy_timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self._store: Store | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.written = 0
+
+    async def start(self) -> None:
+        """Open the store (migrating it) and replay what a previous run journaled."""
+        self._store = await self._in_thread(Store, self.store_path, self._busy_timeout)
+        replayed = await self._in_thread(self.journal.replay, self._store)
+        if replayed:
+            log.warning("replayed %d interactions from the journal", replayed)
+        self._writer = asyncio.create_task(self._write_forever(), name="recorder-writer")
+
+    def submit(self, record: Record) -> None:
+        """Never blocks: queue it, or journal it when the queue is full."""
+        if not self.enabled:
+            return
+        if isinstance(record, InteractionRecord) and record.workload in self.skip_workloads:
+            return
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self.journal.append([prepare(record)])
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written (or journaled)."""
+        await self._queue.join()
+
+    async def has_interaction(self, interaction_id: str) -> bool:
+        await self.flush()
+        store = self._store
+        return store is not None and await self._in_thread(store.has_interaction, interaction_id)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._queue.put(_STOP)
+            await self._writer
+        if self._store is not None:
+            await self._in_thread(self._store.close)
+        self._thread.shutdown(wait=True)
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            records = [r for r in batch if r is not _STOP]
+            try:
+                if records:
+                    await self._in_thread(self._write, records)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if len(records) < len(batch):
+                return
+
+    def _write(self, records: list[Record]) -> None:
+        assert self._store is not None
+        items = []
+        for record in records:
+            try:
+                items.append(prepare(record))
+            except Exception:  # one bad record must not cost the batch
+                log.exception("could not prepare a record; skipped")
+        try:
+            self.written += self._store.write(items)
+        except sqlite3.Error as exc:
+            log.error(
+                "store %s: write failed (%s); %d records journaled",
+                self.store_path,
+                exc,
+                len(items),
+            )
+            self.journal.append(items)
+            return
+        if self.journal.pending:
+            self.written += self.journal.replay(self._store)

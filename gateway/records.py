@@ -1,0 +1,194 @@
+"""What the recorder is handed on the request path, and how it becomes rows.
+
+The request path builds an `InteractionRecord` or `FeedbackRecord` (references only, no
+serialization). `prepare` runs on the writer's thread: it serializes, redacts secrets, derives
+the conversation, judges what can be judged at once (tool arguments against their schemas, a
+`json_schema` response against its schema, the results of earlier tool calls sent back in this
+turn) and returns an item `Store.write` takes. Items are plain JSON, so the journal holds them too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from gateway.generation import Assembled, GenerationRequest
+from gateway.redact import redact
+
+# A tool result that reports a failure (Continue answers an unknown tool with "Tool X not found").
+_FAILED_TOOL = re.compile(
+    r"(?i)(\btool \S+ not found\b|^error\b|\berror:|traceback \(most recent call last\)|"
+    r"\bexit (?:code|status):? ?[1-9]|\bcommand failed\b|\bpermission denied\b|"
+    r"no such file or directory)"
+)
+
+
+@dataclass
+class InteractionRecord:
+    id: str
+    created_at: float
+    api: str
+    workload: str
+    model_requested: str
+    version: str
+    request: GenerationRequest
+    answer: Assembled
+    status: str  # complete | aborted | error
+    error: str | None = None
+    client: str | None = None
+    propensity: float = 1.0
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+
+
+@dataclass
+class FeedbackRecord:
+    interaction_id: str
+    created_at: float
+    accepted: bool | None = None
+    score: float | None = None
+    comment: str | None = None
+    correction: str | None = None
+    source: str = "feedback"
+
+
+def prepare(record: InteractionRecord | FeedbackRecord) -> dict[str, Any]:
+    if isinstance(record, FeedbackRecord):
+        return _prepare_feedback(record)
+    return _prepare_interaction(record)
+
+
+def conversation_id(request: GenerationRequest) -> str | None:
+    """Turns of one conversation share their beginning: the system prompt and the first user
+    message. Agents resend both on every turn."""
+    messages = request.messages
+    if not messages:
+        return None
+    head = [m for m in messages if m["role"] == "system"][:1]
+    head += [m for m in messages if m["role"] == "user"][:1]
+    key = json.dumps([(m["role"], m.get("content")) for m in head], sort_keys=True)
+    return "cv_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _request_json(request: GenerationRequest) -> str:
+    return request.model_dump_json(exclude_none=True, exclude_defaults=True)
+
+
+def _prepare_interaction(r: InteractionRecord) -> dict[str, Any]:
+    request_text, n_request = redact(_request_json(r.request))
+    response_text, n_response = redact(r.answer.text)
+    calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in r.answer.calls]
+    calls_text, n_calls = redact(json.dumps(calls, ensure_ascii=False)) if calls else (None, 0)
+    finish = r.answer.finish
+    row = {
+        "id": r.id, "created_at": r.created_at, "api": r.api, "client": r.client,
+        "workload": r.workload, "model_requested": r.model_requested, "version": r.version,
+        "propensity": r.propensity, "conversation_id": conversation_id(r.request),
+        "request": request_text, "response_text": response_text, "tool_calls": calls_text,
+        "finish_reason": finish.reason if finish else None, "status": r.status, "error": r.error,
+        "prompt_tokens": finish.prompt_tokens if finish else 0,
+        "completion_tokens": finish.completion_tokens if finish else 0,
+        "cached_tokens": finish.cached_tokens if finish else 0,
+        "latency_ms": r.latency_ms, "ttft_ms": r.ttft_ms,
+        "redactions": n_request + n_response + n_calls,
+    }  # fmt: skip
+    return {
+        "interaction": row,
+        "tool_calls": [[c.id, r.id, c.name] for c in r.answer.calls if c.id],
+        "outcomes": _judged_at_once(r),
+        "tool_results": _tool_results(r.request, r.created_at),
+    }
+
+
+def _outcome(r: InteractionRecord, kind: str, ok: bool, source: str, detail: str = "") -> dict:
+    return {"interaction_id": r.id, "kind": kind, "value": 1.0 if ok else 0.0, "source": source,
+            "detail": detail, "created_at": r.created_at}  # fmt: skip
+
+
+def _judged_at_once(r: InteractionRecord) -> list[dict[str, Any]]:
+    if r.status != "complete":
+        return []
+    outcomes = []
+    schemas = {
+        t.get("function", t).get("name"): t.get("function", t).get("parameters") or {}
+        for t in r.request.tools or []
+    }
+    for call in r.answer.calls:
+        problem = _call_problem(call.name, call.arguments, schemas)
+        outcomes.append(
+            _outcome(
+                r,
+                "tool_call_valid",
+                problem is None,
+                "schema",
+                call.id if problem is None else f"{call.id}: {problem}",
+            )
+        )
+    if r.request.json_schema is not None:
+        problem = _json_problem(r.answer.text, r.request.json_schema)
+        outcomes.append(_outcome(r, "schema_valid", problem is None, "schema", problem or ""))
+    return outcomes
+
+
+def _call_problem(name: str, arguments: str, schemas: dict[str, dict]) -> str | None:
+    if name not in schemas:
+        return f"unknown tool {name!r}"
+    return _json_problem(arguments, schemas[name])
+
+
+def _json_problem(text: str, schema: dict[str, Any]) -> str | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc.msg}"
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        return f"invalid: {exc.message}"
+    except jsonschema.SchemaError:
+        return None  # the client's schema is broken; nothing to judge the answer by
+    return None
+
+
+def _tool_results(request: GenerationRequest, created_at: float) -> list[dict[str, Any]]:
+    """Tool results sent in this turn judge the calls that asked for them."""
+    results = []
+    for message in _newest_tool_messages(request.messages or []):
+        call_id = message.get("tool_call_id")
+        if call_id:
+            failed = bool(_FAILED_TOOL.search(message.get("content") or ""))
+            results.append(
+                {"call_id": call_id, "value": 0.0 if failed else 1.0, "created_at": created_at}
+            )
+    return results
+
+
+def _newest_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    tail = []
+    for message in reversed(messages):
+        if message["role"] != "tool":
+            break
+        tail.append(message)
+    return tail
+
+
+def _prepare_feedback(f: FeedbackRecord) -> dict[str, Any]:
+    base = {"interaction_id": f.interaction_id, "source": f.source, "created_at": f.created_at}
+    outcomes = []
+    if f.accepted is not None:
+        outcomes.append(
+            {**base, "kind": "accepted", "value": 1.0 if f.accepted else 0.0, "detail": ""}
+        )
+    if f.score is not None:
+        outcomes.append({**base, "kind": "score", "value": f.score, "detail": ""})
+    if f.comment:
+        outcomes.append({**base, "kind": "comment", "value": 0.0, "detail": redact(f.comment)[0]})
+    corrections = []
+    if f.correction is not None:
+        corrections.append({**base, "content": redact(f.correction)[0]})
+    return {"outcomes": outcomes, "corrections": corrections}

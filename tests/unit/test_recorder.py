@@ -1,0 +1,183 @@
+"""The recorder stores every record, judges what it can at once, and loses nothing when the
+queue overflows, the journal has corrupt lines or the database is locked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
+from gateway.recorder import Recorder
+from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.store import connect
+
+READ = {
+    "type": "function",
+    "function": {
+        "name": "read_file",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+            "required": ["path"],
+        },
+    },
+}
+
+
+def record(
+    iid: str,
+    *,
+    messages: list | None = None,
+    calls: list | None = None,
+    text: str = "hi",
+    schema: dict | None = None,
+) -> InteractionRecord:
+    answer = Assembled(text=text, calls=calls or [], finish=Finish("stop", 10, 2))
+    request = GenerationRequest(
+        model="m",
+        messages=messages or [{"role": "user", "content": "hello"}],
+        tools=[READ] if calls else None,
+        json_schema=schema,
+    )
+    return InteractionRecord(
+        id=iid,
+        created_at=time.time(),
+        api="chat",
+        workload="chat",
+        model_requested="auto",
+        version="m@v0",
+        request=request,
+        answer=answer,
+        status="complete",
+    )
+
+
+def rows(home: Path, sql: str) -> list[tuple]:
+    conn = connect(home / "store.db")
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+async def test_records_are_written_with_redacted_text_and_counts(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path)
+    await recorder.start()
+    secret = [{"role": "user", "content": "my key is AKIAIOSFODNN7EXAMPLE, fix auth.py"}]
+    recorder.submit(record("ia_1", messages=secret))
+    await recorder.close()
+    [(request, redactions, status)] = rows(
+        tmp_path, "SELECT request, redactions, status FROM interactions"
+    )
+    assert "AKIAIOSFODNN7EXAMPLE" not in request and redactions == 1 and status == "complete"
+
+
+async def test_tool_calls_and_schemas_are_judged_at_once_and_results_next_turn(
+    tmp_path: Path,
+) -> None:
+    recorder = Recorder(tmp_path)
+    await recorder.start()
+    good = AssembledCall("call_a", "read_file", '{"path": "a.py"}')
+    bad = AssembledCall("call_b", "read_file", '{"file": "a.py"}')
+    recorder.submit(record("ia_1", calls=[good, bad]))
+    recorder.submit(
+        record(
+            "ia_2",
+            text='{"n": "x"}',
+            schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+        )
+    )
+    follow_up = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "", "tool_calls": []},
+        {"role": "tool", "tool_call_id": "call_a", "content": "print('a')"},
+        {"role": "tool", "tool_call_id": "call_b", "content": "Error: no such file or directory"},
+    ]
+    recorder.submit(record("ia_3", messages=follow_up))
+    await recorder.close()
+    outcomes = rows(
+        tmp_path,
+        "SELECT interaction_id, kind, value, source FROM outcomes "
+        "ORDER BY interaction_id, kind, value",
+    )
+    assert outcomes == [
+        ("ia_1", "tool_call_valid", 0.0, "schema"),
+        ("ia_1", "tool_call_valid", 1.0, "schema"),
+        ("ia_1", "tool_result", 0.0, "next_turn"),
+        ("ia_1", "tool_result", 1.0, "next_turn"),
+        ("ia_2", "schema_valid", 0.0, "schema"),
+    ]
+
+
+async def test_feedback_becomes_outcomes_and_a_correction(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path)
+    await recorder.start()
+    recorder.submit(record("ia_1"))
+    assert await recorder.has_interaction("ia_1")
+    recorder.submit(FeedbackRecord("ia_1", time.time(), accepted=False, correction="return 4"))
+    await recorder.close()
+    assert rows(tmp_path, "SELECT kind, value FROM outcomes") == [("accepted", 0.0)]
+    assert rows(tmp_path, "SELECT content FROM corrections") == [("return 4",)]
+
+
+async def test_a_full_queue_spills_to_the_journal_which_is_replayed(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, queue_size=2)
+    await recorder.start()
+    for i in range(10):  # the writer gets no turn in between: 8 overflow
+        recorder.submit(record(f"ia_{i}"))
+    await recorder.close()
+    restarted = Recorder(tmp_path)
+    await restarted.start()
+    await restarted.close()
+    assert rows(tmp_path, "SELECT count(*) FROM interactions") == [(10,)]
+    assert list((tmp_path / "journal").glob("*.jsonl")) == []
+
+
+async def test_corrupt_journal_lines_are_skipped_and_the_rest_replayed(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, queue_size=1)
+    await recorder.start()
+    recorder.submit(record("ia_0"))
+    recorder.submit(record("ia_1"))  # journaled
+    journal = next((tmp_path / "journal").glob("*.jsonl"))
+    with journal.open("a") as fh:
+        fh.write('{"interaction": {"id": "broken\n')
+        fh.write("[1, 2]\n")
+    await recorder.close()
+    restarted = Recorder(tmp_path)
+    await restarted.start()
+    await restarted.close()
+    assert rows(tmp_path, "SELECT id FROM interactions ORDER BY id") == [("ia_0",), ("ia_1",)]
+
+
+async def test_a_locked_database_journals_and_catches_up_later(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, busy_timeout=0.05)
+    await recorder.start()
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    recorder.submit(record("ia_locked"))
+    await recorder.flush()
+    journaled = [
+        json.loads(line)
+        for p in (tmp_path / "journal").glob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    assert [item["interaction"]["id"] for item in journaled] == ["ia_locked"]
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    recorder.submit(record("ia_next"))  # a successful write replays the journal
+    await recorder.close()
+    assert rows(tmp_path, "SELECT count(*) FROM interactions") == [(2,)]
+
+
+async def test_recording_can_be_off_or_skip_a_workload(tmp_path: Path) -> None:
+    off = Recorder(tmp_path, enabled=False)
+    await off.start()
+    off.submit(record("ia_1"))
+    await off.close()
+    skipping = Recorder(tmp_path, skip_workloads=frozenset({"chat"}))
+    await skipping.start()
+    skipping.submit(record("ia_2"))
+    await skipping.close()
+    assert rows(tmp_path, "SELECT count(*) FROM interactions") == [(0,)]
