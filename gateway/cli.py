@@ -6,12 +6,16 @@ Exit codes: 0 success, 1 a user-facing error (one clear line), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Sequence
 
+from gateway import logbook
 from gateway.backends import backend_names
 from gateway.config import Settings, load_settings
 from gateway.errors import LoragateError
+from gateway.store import Store
 
 CONTINUE_BLOCK = """\
 # Continue (~/.continue/config.yaml): paste under `models:`
@@ -41,6 +45,27 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _log_parser(sub: argparse._SubParsersAction) -> None:
+    log = sub.add_parser("log", help="read, export or prune what was recorded")
+    log.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    verbs = log.add_subparsers(dest="verb", required=True)
+    stats = verbs.add_parser("stats", help="counts per workload, outcome rates, corrections")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=cmd_log_stats)
+    tail = verbs.add_parser("tail", help="follow new interactions, one line each (Ctrl-C ends)")
+    tail.add_argument("-n", type=int, default=10, help="show this many recent ones first")
+    tail.set_defaults(func=cmd_log_tail)
+    export = verbs.add_parser("export", help="interactions as JSON lines on stdout")
+    export.add_argument("--format", choices=logbook.EXPORT_FORMATS, default="jsonl")
+    export.add_argument("--workload", help="only this workload")
+    export.add_argument("--since", help="only newer ones: 7d, 12h, 30m or an ISO date")
+    export.set_defaults(func=cmd_log_export)
+    forget = verbs.add_parser("forget", help="delete records for good")
+    forget.add_argument("--since", help="everything newer: 7d, 12h, 30m or an ISO date")
+    forget.add_argument("--conversation", help="one conversation id")
+    forget.set_defaults(func=cmd_log_forget)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loragate",
@@ -48,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _log_parser(sub)
     return parser
 
 
@@ -59,6 +85,41 @@ def cmd_serve(args: argparse.Namespace) -> None:
         }
     )
     serve(settings)
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return logbook.open_store(load_settings({"home": args.home}).home)
+
+
+def cmd_log_stats(args: argparse.Namespace) -> None:
+    data = logbook.stats(_store(args))
+    print(json.dumps(data, indent=2) if args.json else logbook.format_stats(data))
+
+
+def cmd_log_export(args: argparse.Namespace) -> None:
+    since = logbook.parse_since(args.since) if args.since else None
+    for line in logbook.export(_store(args), args.format, workload=args.workload, since=since):
+        print(line)
+
+
+def cmd_log_forget(args: argparse.Namespace) -> None:
+    since = logbook.parse_since(args.since) if args.since else None
+    deleted = logbook.forget(_store(args), since=since, conversation=args.conversation)
+    print(f"deleted {deleted} interactions with their outcomes and corrections")
+
+
+def cmd_log_tail(args: argparse.Namespace) -> None:
+    store = _store(args)
+    recent = store.conn.execute(
+        "SELECT created_at FROM interactions ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+        (max(args.n - 1, 0),),
+    ).fetchone()
+    after = recent[0] - 1e-6 if recent else 0.0
+    while True:
+        for created_at, line in logbook.tail_lines(store, after):
+            print(line, flush=True)
+            after = created_at
+        time.sleep(0.5)
 
 
 def serve(settings: Settings) -> None:
@@ -116,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"loragate: error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return 0 if args.command == "log" else 130
     return 0
 
 

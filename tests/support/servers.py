@@ -29,6 +29,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    home: Path | None = None  # a gateway's LORAGATE_HOME
 
     @property
     def port(self) -> int:
@@ -104,4 +105,5 @@ def gateway(
     port = port or free_port()
     argv = serve_argv(tmp / "home", port, *args)
     with running(argv, port=port, log=tmp / f"gateway-{port}.log", env=env) as server:
+        server.home = tmp / "home"
         yield server

@@ -1,0 +1,185 @@
+"""Every exchange through the gateway is recorded: whole answers, streams, aborted streams,
+feedback; and nothing accepted is lost when the process is killed or stopped under load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.support.servers import REPO, Server, free_port, gateway, running
+
+
+def query(server: Server, sql: str, *args: object) -> list[tuple]:
+    assert server.home is not None
+    conn = sqlite3.connect(server.home / "store.db")
+    try:
+        return [tuple(row) for row in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+def flushed(server: Server, interaction_id: str, timeout: float = 10) -> tuple:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = query(
+            server,
+            "SELECT status, finish_reason, response_text, request, workload, "
+            "version, client, prompt_tokens FROM interactions WHERE id = ?",
+            interaction_id,
+        )
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"{interaction_id} was never recorded")
+
+
+@pytest.fixture
+def client(embedded: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=embedded.url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_an_answer_is_recorded_with_its_request(client: openai.OpenAI, embedded: Server) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="byllm", messages=[{"role": "user", "content": "What is 2+2?"}], max_tokens=8
+    )
+    iid = raw.headers["x-loragate-interaction-id"]
+    status, finish, text, request, workload, version, agent, prompt = flushed(embedded, iid)
+    assert (status, finish, workload, version) == (
+        "complete",
+        raw.parse().choices[0].finish_reason,
+        "byllm",
+        "smollm2-135m-instruct@v0",
+    )
+    assert text == raw.parse().choices[0].message.content and prompt > 0
+    assert json.loads(request)["messages"] == [{"role": "user", "content": "What is 2+2?"}]
+    assert agent.startswith("OpenAI/Python")
+
+
+def test_an_abandoned_stream_is_kept_and_marked(client: openai.OpenAI, embedded: Server) -> None:
+    stream = client.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[{"role": "user", "content": "Write a long essay about rivers."}],
+        max_tokens=2000,
+        stream=True,
+    )
+    iid = stream.headers["x-loragate-interaction-id"]
+    chunks = stream.parse()
+    for _, _chunk in zip(range(4), chunks, strict=False):
+        pass
+    chunks.close()
+    status, finish, text, *_ = flushed(embedded, iid)
+    assert status == "aborted" and finish is None and text
+
+
+def test_feedback_is_joined_to_its_interaction(client: openai.OpenAI, embedded: Server) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Name a fruit."}], max_tokens=5
+    )
+    iid = raw.headers["x-loragate-interaction-id"]
+    reply = httpx.post(
+        embedded.url + "/v1/feedback",
+        json={
+            "interaction_id": iid,
+            "accepted": False,
+            "correction": "Apple.",
+            "comment": "too long",
+        },
+    )
+    assert reply.status_code == 200 and reply.json()["status"] == "recorded"
+    deadline = time.monotonic() + 10
+    while not query(embedded, "SELECT 1 FROM corrections WHERE interaction_id = ?", iid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert query(embedded, "SELECT content FROM corrections WHERE interaction_id = ?", iid) == [
+        ("Apple.",)
+    ]
+    kinds = query(
+        embedded, "SELECT kind, value FROM outcomes WHERE interaction_id = ? ORDER BY kind", iid
+    )
+    assert kinds == [("accepted", 0.0), ("comment", 0.0)]
+
+
+def test_feedback_for_an_unknown_interaction_or_without_content_is_refused(
+    embedded: Server,
+) -> None:
+    unknown = httpx.post(
+        embedded.url + "/v1/feedback", json={"interaction_id": "ia_nope", "accepted": True}
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "interaction_not_found"
+    empty = httpx.post(embedded.url + "/v1/feedback", json={"interaction_id": "ia_nope"})
+    assert empty.status_code == 400
+
+
+@pytest.fixture
+def instant_upstream(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    argv = [sys.executable, str(REPO / "tests" / "support" / "instant_upstream.py"), str(port)]
+    with running(argv, port=port, log=tmp_path / "upstream.log", ready_path="/v1/models"):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+async def _load(url: str, seconds: float, concurrency: int) -> list[tuple[str, float]]:
+    """Send chat requests until `seconds` pass; returns (interaction id, time answered)."""
+    answered: list[tuple[str, float]] = []
+    body = {"model": "instant", "messages": [{"role": "user", "content": "hi"}]}
+    end = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def worker() -> None:
+            while time.monotonic() < end:
+                try:
+                    reply = await http.post(url + "/v1/chat/completions", json=body)
+                except httpx.HTTPError:
+                    return  # the gateway was killed
+                if reply.status_code == 200:
+                    answered.append((reply.headers["x-loragate-interaction-id"], time.time()))
+
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+    return answered
+
+
+@pytest.mark.slow
+async def test_every_request_is_recorded_exactly_once(
+    tmp_path: Path, instant_upstream: str
+) -> None:
+    with gateway(tmp_path, "--backend", "openai", "--upstream", instant_upstream) as server:
+        answered = await _load(server.url, seconds=3, concurrency=16)
+    # The context manager stopped the gateway with SIGTERM: the queue was drained first.
+    ids = {iid for iid, _ in answered}
+    stored = query(
+        server,
+        "SELECT id FROM interactions WHERE status = 'complete' "
+        "AND response_text = 'ok' AND request LIKE '%hi%'",
+    )
+    assert len(answered) > 500 and {row[0] for row in stored} == ids
+
+
+@pytest.mark.slow
+async def test_kill_9_under_load_loses_at_most_the_last_200_ms(
+    tmp_path: Path, instant_upstream: str
+) -> None:
+    args = ("--backend", "openai", "--upstream", instant_upstream)
+    with gateway(tmp_path, *args) as server:
+        load = asyncio.create_task(_load(server.url, seconds=10, concurrency=16))
+        await asyncio.sleep(2.5)
+        killed_at = time.time()
+        os.kill(server.process.pid, signal.SIGKILL)
+        answered = await load
+    with gateway(tmp_path, *args) as restarted:  # same home: the store opens and migrates
+        stored = {row[0] for row in query(restarted, "SELECT id FROM interactions")}
+        assert query(restarted, "PRAGMA integrity_check") == [("ok",)]
+    settled = {iid for iid, at in answered if at < killed_at - 0.2}
+    assert len(settled) > 200
+    assert settled <= stored, f"{len(settled - stored)} settled interactions lost"
