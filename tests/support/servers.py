@@ -65,6 +65,7 @@ def running(
 ) -> Iterator[Server]:
     """Run `argv` (which must listen on `port`), wait for `ready_path`, stop it with SIGTERM."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         process = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=REPO
