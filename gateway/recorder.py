@@ -1,9 +1,13 @@
 """The recorder: every exchange is stored, and no request waits for the disk.
 
 The request path only calls `submit`, which puts a record on a bounded queue. One writer task
-takes whatever is queued (so batches grow with load) and writes it on a dedicated thread in one
-transaction. When the queue is full, or a write fails (database locked, disk full), records go
-to an append-only journal under `<home>/journal/`, replayed at the next start or after the next
+takes whatever is queued (so batches grow with load), prepares it on the event loop in small
+slices between requests, and writes it on a dedicated thread in one transaction. Preparing is
+Python work: on a thread it would hold the GIL against the event loop, which then waits up to a
+switch interval (5 ms) per wake-up; SQLite releases the GIL while it works.
+
+When the queue is full, or a write fails (database locked, disk full), records go to an
+append-only journal under `<home>/journal/`, replayed at the next start or after the next
 successful write. `close` (SIGTERM, Ctrl-C) drains the queue before the process exits.
 """
 
@@ -151,21 +155,15 @@ class Recorder:
             records = [r for r in batch if r is not _STOP]
             try:
                 if records:
-                    await self._in_thread(self._write, records)
+                    await self._in_thread(self._write, await _prepare_all(records))
             finally:
                 for _ in batch:
                     self._queue.task_done()
             if len(records) < len(batch):
                 return
 
-    def _write(self, records: list[Record]) -> None:
+    def _write(self, items: list[dict[str, Any]]) -> None:
         assert self._store is not None
-        items = []
-        for record in records:
-            try:
-                items.append(prepare(record))
-            except Exception:  # one bad record must not cost the batch
-                log.exception("could not prepare a record; skipped")
         try:
             self.written += self._store.write(items)
         except sqlite3.Error as exc:
@@ -179,3 +177,15 @@ class Recorder:
             return
         if self.journal.pending:
             self.written += self.journal.replay(self._store)
+
+
+async def _prepare_all(records: list[Record], slice_size: int = 64) -> list[dict[str, Any]]:
+    items = []
+    for start in range(0, len(records), slice_size):
+        for record in records[start : start + slice_size]:
+            try:
+                items.append(prepare(record))
+            except Exception:  # one bad record must not cost the batch
+                log.exception("could not prepare a record; skipped")
+        await asyncio.sleep(0)  # let requests in between slices
+    return items

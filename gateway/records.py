@@ -71,7 +71,7 @@ def conversation_id(request: GenerationRequest) -> str | None:
         return None
     head = [m for m in messages if m["role"] == "system"][:1]
     head += [m for m in messages if m["role"] == "user"][:1]
-    key = json.dumps([(m["role"], m.get("content")) for m in head], sort_keys=True)
+    key = "\x00".join(f"{m['role']}\x01{m.get('content') or ''}" for m in head)
     return "cv_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
