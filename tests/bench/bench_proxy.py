@@ -70,7 +70,7 @@ def report_added(label: str, direct: list[float], proxied: list[float]) -> dict[
     }
     print(
         f"{label}: added p50 {out['p50_ms']:.2f} ms, p99 {out['p99_ms']:.2f} ms "
-        f"(upstream alone p50 {out['direct_p50_ms']:.2f} ms)"
+        f"(baseline p50 {out['direct_p50_ms']:.2f} ms)"
     )
     return out
 

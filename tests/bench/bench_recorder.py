@@ -1,8 +1,9 @@
 """What recording costs, and how much it can take.
 
 Prints, measured in one run:
-  - p50/p99 latency at 32 connections (wrk) through the gateway in front of an instant upstream,
-    recording off and on, and the p50 difference;
+  - one client alternating between a gateway recording and one not (both in front of the same
+    instant upstream): the latency recording adds, p50 and p99;
+  - p50/p99 latency and throughput at 32 connections (wrk, saturating both), off and on;
   - the recorder's sustained write rate: interactions/s from `submit` to committed rows;
   - 10,000 requests sent (32 at a time) → interactions in the store after a SIGTERM.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench.bench_proxy import BODY, LITELLM_KEY
+from tests.bench.bench_proxy import BODY, LITELLM_KEY, interleaved_latency, report_added
 from tests.support.servers import REPO, free_port, gateway, running
 from tests.unit.test_recorder import record
 
@@ -105,7 +106,14 @@ def main() -> None:
     argv = [sys.executable, str(REPO / "tests" / "support" / "instant_upstream.py"), str(port)]
     with running(argv, port=port, log=tmp / "up.log", ready_path="/v1/models"):
         proxy = ("--backend", "openai", "--upstream", upstream)
-        for label, env in (("off", {"LORAGATE_RECORD": "false"}), ("on", {})):
+        off_env = {"LORAGATE_RECORD": "false"}
+        with (
+            gateway(tmp / "a-off", *proxy, env=off_env) as off,
+            gateway(tmp / "a-on", *proxy) as on,
+        ):
+            times = interleaved_latency(off.url + "/v1", on.url + "/v1", 2000, False)
+            results["single_client"] = report_added("recording on vs off, one client", *times)
+        for label, env in (("off", off_env), ("on", {})):
             with gateway(tmp / label, *proxy, env=env) as server:
                 wrk_latency(server.url + "/v1/chat/completions", 2)  # warm up
                 results[label] = wrk_latency(server.url + "/v1/chat/completions", args.seconds)
