@@ -24,11 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gateway.records import FeedbackRecord, InteractionRecord, prepare
+from gateway.records import DevDataRecord, FeedbackRecord, InteractionRecord, prepare
 from gateway.store import Store
 
 log = logging.getLogger("loragate.recorder")
-Record = InteractionRecord | FeedbackRecord
+Record = InteractionRecord | FeedbackRecord | DevDataRecord
 _STOP = object()
 
 

@@ -57,9 +57,24 @@ class FeedbackRecord:
     source: str = "feedback"
 
 
-def prepare(record: InteractionRecord | FeedbackRecord) -> dict[str, Any]:
+@dataclass
+class DevDataRecord:
+    """One Continue dev-data event (`name`: autocomplete, editOutcome, toolUsage, chatFeedback)."""
+
+    name: str
+    data: dict[str, Any]
+    created_at: float
+
+
+DEVDATA_EVENTS = ("autocomplete", "editOutcome", "toolUsage", "chatFeedback")
+_MATCH_WINDOW = 3600.0  # an event judges an answer given at most this long before it
+
+
+def prepare(record: InteractionRecord | FeedbackRecord | DevDataRecord) -> dict[str, Any]:
     if isinstance(record, FeedbackRecord):
         return _prepare_feedback(record)
+    if isinstance(record, DevDataRecord):
+        return {"matched": _devdata_matches(record)}
     return _prepare_interaction(record)
 
 
@@ -73,6 +88,22 @@ def conversation_id(request: GenerationRequest) -> str | None:
     head += [m for m in messages if m["role"] == "user"][:1]
     key = "\x00".join(f"{m['role']}\x01{m.get('content') or ''}" for m in head)
     return "cv_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def context_hash(request: GenerationRequest) -> str | None:
+    """What a user turn was asked in. Two requests with the same context are the same question
+    asked again: later in a conversation, everything before the last user message (so a
+    rephrased last turn counts); in a first turn, the whole request (only a resend counts: a
+    new first question with the same system prompt is a new conversation)."""
+    messages = request.messages
+    if not messages or messages[-1]["role"] != "user":
+        return None  # tool results or an assistant prefill continue a turn, they don't re-ask
+    later_turn = any(m["role"] == "assistant" for m in messages)
+    asked_in = messages[:-1] if later_turn else messages
+    context = json.dumps(
+        [request.model, asked_in, request.tools], sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(context.encode()).hexdigest()[:32]
 
 
 def _request_json(request: GenerationRequest) -> str:
@@ -95,7 +126,7 @@ def _prepare_interaction(r: InteractionRecord) -> dict[str, Any]:
         "completion_tokens": finish.completion_tokens if finish else 0,
         "cached_tokens": finish.cached_tokens if finish else 0,
         "latency_ms": r.latency_ms, "ttft_ms": r.ttft_ms,
-        "redactions": n_request + n_response + n_calls,
+        "redactions": n_request + n_response + n_calls, "context_hash": context_hash(r.request),
     }  # fmt: skip
     return {
         "interaction": row,
@@ -192,3 +223,36 @@ def _prepare_feedback(f: FeedbackRecord) -> dict[str, Any]:
     if f.correction is not None:
         corrections.append({**base, "content": redact(f.correction)[0]})
     return {"outcomes": outcomes, "corrections": corrections}
+
+
+def _devdata_matches(r: DevDataRecord) -> list[dict[str, Any]]:
+    """The outcomes (and correction) one event implies, with how to find its interaction."""
+    d = r.data
+    base = {"source": f"continue.{r.name}", "detail": "", "created_at": r.created_at,
+            "since": r.created_at - _MATCH_WINDOW, "until": r.created_at + 1.0}  # fmt: skip
+    if r.name == "toolUsage":
+        if not d.get("toolCallId"):
+            return []
+        found = {"by": "call", "key": d["toolCallId"], **base}
+        events = []
+        if isinstance(d.get("accepted"), bool):
+            events.append({**found, "kind": "accepted", "value": float(d["accepted"])})
+        succeeded = d.get("succeeded")
+        if not isinstance(succeeded, bool) and isinstance(d.get("output"), str | list):
+            succeeded = not _FAILED_TOOL.search(json.dumps(d["output"]))
+        if isinstance(succeeded, bool):
+            events.append({**found, "kind": "tool_result", "value": float(succeeded)})
+        return events
+    completion = d.get("completion")
+    if not isinstance(completion, str) or not completion:
+        return []  # the noCode variants carry no text to match by
+    found = {"by": "text", "key": completion, **base}
+    if r.name == "chatFeedback" and isinstance(d.get("feedback"), bool):
+        return [{**found, "kind": "accepted", "value": float(d["feedback"])}]
+    if not isinstance(d.get("accepted"), bool):
+        return []
+    event = {**found, "kind": "accepted", "value": float(d["accepted"])}
+    new_code = d.get("newCode")
+    if r.name == "editOutcome" and isinstance(new_code, str) and new_code != completion:
+        event["correction"] = redact(new_code)[0]
+    return [event]

@@ -1,17 +1,19 @@
-"""`POST /v1/feedback`: a user's verdict on one interaction, and the answer they wanted."""
+"""What users say about answers: `POST /v1/feedback` (a verdict on one interaction and the
+answer they wanted) and `POST /devdata` (Continue's dev-data HTTP destination)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.wire import service_of
 from gateway.errors import BadRequest, InteractionNotFound
-from gateway.records import FeedbackRecord
+from gateway.records import DEVDATA_EVENTS, DevDataRecord, FeedbackRecord
 
-router = APIRouter(prefix="/v1")
+router = APIRouter()
 
 
 class Feedback(BaseModel):
@@ -22,7 +24,7 @@ class Feedback(BaseModel):
     correction: str | None = Field(None, description="The answer that was wanted instead.")
 
 
-@router.post("/feedback")
+@router.post("/v1/feedback")
 async def post_feedback(body: Feedback, request: Request) -> dict[str, str]:
     if body.accepted is None and body.score is None and not body.comment and not body.correction:
         raise BadRequest("feedback needs accepted, score, comment or correction")
@@ -33,3 +35,22 @@ async def post_feedback(body: Feedback, request: Request) -> dict[str, str]:
         )
     recorder.submit(FeedbackRecord(created_at=time.time(), **body.model_dump()))
     return {"status": "recorded", "interaction_id": body.interaction_id}
+
+
+class DevDataEvent(BaseModel):
+    """The body Continue posts to a `data:` destination of type HTTP."""
+
+    name: str = Field(examples=["toolUsage"])
+    data: dict[str, Any]
+    schema_: str | None = Field(None, alias="schema")
+    level: str | None = None
+    profileId: str | None = None
+
+
+@router.post("/devdata")
+async def post_devdata(body: DevDataEvent, request: Request) -> dict[str, str]:
+    """Events that judge answers are recorded; Continue's other events are acknowledged."""
+    if body.name not in DEVDATA_EVENTS:
+        return {"status": "ignored", "name": body.name}
+    service_of(request).recorder.submit(DevDataRecord(body.name, body.data, time.time()))
+    return {"status": "recorded", "name": body.name}

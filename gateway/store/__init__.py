@@ -21,7 +21,7 @@ INTERACTION_COLUMNS = (
     "id", "created_at", "api", "client", "workload", "model_requested", "version", "propensity",
     "conversation_id", "request", "response_text", "tool_calls", "finish_reason", "status",
     "error", "prompt_tokens", "completion_tokens", "cached_tokens", "latency_ms", "ttft_ms",
-    "redactions",
+    "redactions", "context_hash",
 )  # fmt: skip
 _INSERT_INTERACTION = (
     f"INSERT OR IGNORE INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
@@ -36,6 +36,27 @@ _JUDGE_CALL = (
     "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
     "SELECT interaction_id, 'tool_result', :value, 'next_turn', call_id, :created_at "
     "FROM tool_calls WHERE call_id = :call_id"
+)
+_REASKED = (
+    "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
+    "SELECT id, 'reasked', 0.0, 'next_turn', :id, :created_at FROM interactions "
+    "WHERE context_hash = :context_hash AND id != :id AND created_at <= :created_at "
+    "AND created_at > :created_at - 3600 ORDER BY created_at DESC LIMIT 1"
+)
+# Dev-data events name their interaction by tool-call id, or by the completion text it returned
+# shortly before the event.
+_MATCH_SOURCES = {
+    "call": "SELECT interaction_id AS iid FROM tool_calls WHERE call_id = :key",
+    "text": "SELECT id AS iid FROM interactions WHERE response_text = :key "
+    "AND created_at BETWEEN :since AND :until ORDER BY created_at DESC LIMIT 1",
+}
+_MATCHED_OUTCOME = (
+    "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
+    "SELECT iid, :kind, :value, :source, :detail, :created_at FROM ({match})"
+)
+_MATCHED_CORRECTION = (
+    "INSERT INTO corrections (interaction_id, content, source, created_at) "
+    "SELECT iid, :correction, :source, :created_at FROM ({match})"
 )
 _INSERT_CORRECTION = (
     "INSERT INTO corrections (interaction_id, content, source, created_at) "
@@ -115,10 +136,18 @@ class Store:
         try:
             for item in items:
                 if "interaction" in item:
-                    inserted += c.execute(_INSERT_INTERACTION, item["interaction"]).rowcount
+                    row = item["interaction"]
+                    inserted += c.execute(_INSERT_INTERACTION, row).rowcount
                     c.executemany(
                         "INSERT OR IGNORE INTO tool_calls VALUES (?, ?, ?)", item["tool_calls"]
                     )
+                    if row.get("context_hash"):
+                        c.execute(_REASKED, row)
+                for event in item.get("matched", []):
+                    match = _MATCH_SOURCES[event["by"]]
+                    c.execute(_MATCHED_OUTCOME.format(match=match), event)
+                    if event.get("correction") is not None:
+                        c.execute(_MATCHED_CORRECTION.format(match=match), event)
                 c.executemany(_JUDGE_CALL, item.get("tool_results", []))
                 c.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
                 c.executemany(_INSERT_CORRECTION, item.get("corrections", []))

@@ -183,3 +183,33 @@ async def test_kill_9_under_load_loses_at_most_the_last_200_ms(
     settled = {iid for iid, at in answered if at < killed_at - 0.2}
     assert len(settled) > 200
     assert settled <= stored, f"{len(settled - stored)} settled interactions lost"
+
+
+def test_continue_dev_data_destination_accepts_events(
+    client: openai.OpenAI, embedded: Server
+) -> None:
+    raw = client.completions.with_raw_response.create(
+        model="autocomplete", prompt="def add(a, b):\n    return", max_tokens=6, temperature=0
+    )
+    completion = raw.parse().choices[0].text
+    flushed(embedded, raw.headers["x-loragate-interaction-id"])
+    event = {
+        "name": "autocomplete",
+        "schema": "0.2.0",
+        "level": "all",
+        "profileId": "local",
+        "data": {"accepted": True, "completion": completion, "completionId": "c1"},
+    }
+    reply = httpx.post(embedded.url + "/devdata", json=event)
+    assert reply.json() == {"status": "recorded", "name": "autocomplete"}
+    iid = raw.headers["x-loragate-interaction-id"]
+    deadline = time.monotonic() + 10
+    while not query(embedded, "SELECT 1 FROM outcomes WHERE interaction_id = ?", iid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert query(
+        embedded, "SELECT kind, value, source FROM outcomes WHERE interaction_id = ?", iid
+    ) == [("accepted", 1.0, "continue.autocomplete")]
+    other = httpx.post(embedded.url + "/devdata", json={**event, "name": "tokensGenerated"})
+    assert other.json()["status"] == "ignored"
+    assert httpx.post(embedded.url + "/devdata", json={"name": "x"}).status_code == 400

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
 from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.records import DevDataRecord, FeedbackRecord, InteractionRecord
 from gateway.store import connect
 
 READ = {
@@ -181,3 +181,62 @@ async def test_recording_can_be_off_or_skip_a_workload(tmp_path: Path) -> None:
     skipping.submit(record("ia_2"))
     await skipping.close()
     assert rows(tmp_path, "SELECT count(*) FROM interactions") == [(0,)]
+
+
+async def test_asking_again_in_the_same_context_rejects_the_earlier_answer(
+    tmp_path: Path,
+) -> None:
+    recorder = Recorder(tmp_path)
+    await recorder.start()
+    history = [
+        {"role": "user", "content": "write a sort"},
+        {"role": "assistant", "content": "def sort(x): ..."},
+    ]
+    recorder.submit(record("ia_1", messages=[*history, {"role": "user", "content": "faster?"}]))
+    recorder.submit(record("ia_2", messages=[*history, {"role": "user", "content": "quicker?"}]))
+    recorder.submit(record("ia_3", messages=[{"role": "user", "content": "new question"}]))
+    recorder.submit(record("ia_4", messages=[{"role": "user", "content": "other question"}]))
+    await recorder.close()
+    assert rows(tmp_path, "SELECT interaction_id, kind, value FROM outcomes") == [
+        ("ia_1", "reasked", 0.0)
+    ]
+
+
+async def test_continue_dev_data_events_judge_their_interactions(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path)
+    await recorder.start()
+    call = AssembledCall("call_7", "read_file", '{"path": "a.py"}')
+    recorder.submit(record("ia_tool", calls=[call], text=""))
+    recorder.submit(record("ia_edit", text="return a + b"))
+    recorder.submit(record("ia_chat", text="Use a dict."))
+    now = time.time() + 0.5
+    recorder.submit(
+        DevDataRecord(
+            "toolUsage", {"toolCallId": "call_7", "output": [{"content": "Tool x not found"}]}, now
+        )
+    )
+    recorder.submit(
+        DevDataRecord(
+            "editOutcome",
+            {"accepted": False, "completion": "return a + b", "newCode": "return a - b"},
+            now,
+        )
+    )
+    recorder.submit(
+        DevDataRecord("chatFeedback", {"feedback": True, "completion": "Use a dict."}, now)
+    )
+    recorder.submit(DevDataRecord("autocomplete", {"accepted": True, "completion": "nowhere"}, now))
+    await recorder.close()
+    judged = rows(
+        tmp_path,
+        "SELECT interaction_id, kind, value, source FROM outcomes "
+        "WHERE source LIKE 'continue.%' ORDER BY interaction_id",
+    )
+    assert judged == [
+        ("ia_chat", "accepted", 1.0, "continue.chatFeedback"),
+        ("ia_edit", "accepted", 0.0, "continue.editOutcome"),
+        ("ia_tool", "tool_result", 0.0, "continue.toolUsage"),
+    ]
+    assert rows(tmp_path, "SELECT interaction_id, content FROM corrections") == [
+        ("ia_edit", "return a - b")
+    ]
