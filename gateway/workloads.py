@@ -23,12 +23,29 @@ def identify(request: GenerationRequest, *, header: str | None, alias: str | Non
         return "ollama-generate"
     if request.json_schema is not None:
         return "byllm"
-    if request.tools and any(_is_finish_tool(t) for t in request.tools):
+    names = {t.get("function", t).get("name") for t in request.tools or []}
+    if "finish_tool" in names:
         return "byllm"
-    if request.tools:
-        return "agent"
-    return "chat"
+    if len(names & CONTINUE_TOOLS) >= 3:
+        return "continue"
+    if _mentions_libcst(request):
+        return "libcst"
+    return "agent" if names else "chat"
 
 
-def _is_finish_tool(tool: dict) -> bool:
-    return tool.get("function", tool).get("name") == "finish_tool"
+# Tool names Continue sends: the CLI's, and the IDE extensions' built-in tools.
+CONTINUE_TOOLS = frozenset({
+    "Read", "Write", "List", "Bash", "Fetch", "Checklist", "CheckBackgroundJob", "AskQuestion",
+    "Edit", "MultiEdit", "Exit", "Skills", "read_file", "edit_existing_file", "create_new_file",
+    "run_terminal_command", "grep_search", "file_glob_search", "view_diff", "ls",
+    "read_currently_open_file", "fetch_url_content", "view_subdirectory", "view_repo_map",
+    "single_find_and_replace", "multi_edit", "create_rule_block", "search_web",
+})  # fmt: skip
+
+
+def _mentions_libcst(request: GenerationRequest) -> bool:
+    """The LibCST code-repair agent asks for LibCST transformer scripts."""
+    for message in (request.messages or [])[:2]:
+        if "libcst" in (message.get("content") or "").lower():
+            return True
+    return "libcst" in (request.prompt or "").lower()[:2000]
