@@ -29,7 +29,10 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     catalog = Catalog(backend, preferred=preferred)
     metrics = Metrics()
     recorder = Recorder(
-        settings.home, enabled=settings.record, skip_workloads=settings.skipped_workloads
+        settings.home,
+        enabled=settings.record,
+        skip_workloads=settings.skipped_workloads,
+        skip_paths=settings.skipped_paths,
     )
 
     @asynccontextmanager

@@ -42,6 +42,11 @@ class Settings(BaseModel):
     record_skip_workloads: str = Field(
         "", description="Comma-separated workloads never recorded (e.g. a private one)."
     )
+    record_skip_paths: str = Field(
+        "",
+        description="Comma-separated globs: requests that mention a matching file path "
+        "(in messages or tool-call arguments) are not recorded, e.g. '*/secrets/*,*.env'.",
+    )
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )
@@ -49,6 +54,10 @@ class Settings(BaseModel):
     @property
     def skipped_workloads(self) -> frozenset[str]:
         return frozenset(w.strip() for w in self.record_skip_workloads.split(",") if w.strip())
+
+    @property
+    def skipped_paths(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.record_skip_paths.split(",") if g.strip())
 
     @property
     def is_loopback(self) -> bool:

@@ -24,7 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gateway.records import DevDataRecord, FeedbackRecord, InteractionRecord, prepare
+from gateway.records import (
+    DevDataRecord,
+    FeedbackRecord,
+    InteractionRecord,
+    mentions_path,
+    prepare,
+)
 from gateway.store import Store
 
 log = logging.getLogger("loragate.recorder")
@@ -92,12 +98,14 @@ class Recorder:
         *,
         enabled: bool = True,
         skip_workloads: frozenset[str] = frozenset(),
+        skip_paths: tuple[str, ...] = (),
         queue_size: int = 50_000,
         batch_size: int = 2_000,
         busy_timeout: float = 5.0,
     ) -> None:
         self.enabled = enabled
         self.skip_workloads = skip_workloads
+        self.skip_paths = skip_paths
         self.store_path = home / "store.db"
         self.journal = Journal(home / "journal")
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
@@ -121,6 +129,8 @@ class Recorder:
         if not self.enabled:
             return
         if isinstance(record, InteractionRecord) and record.workload in self.skip_workloads:
+            return
+        if self._private(record):  # scans text only when globs are configured
             return
         try:
             self._queue.put_nowait(record)
@@ -161,6 +171,14 @@ class Recorder:
                     self._queue.task_done()
             if len(records) < len(batch):
                 return
+
+    def _private(self, record: Record) -> bool:
+        """Whether the record mentions a file path the user keeps out of the record."""
+        return (
+            bool(self.skip_paths)
+            and isinstance(record, InteractionRecord)
+            and mentions_path(record, self.skip_paths)
+        )
 
     def _write(self, items: list[dict[str, Any]]) -> None:
         assert self._store is not None

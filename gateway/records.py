@@ -9,6 +9,7 @@ turn) and returns an item `Store.write` takes. Items are plain JSON, so the jour
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -76,6 +77,20 @@ def prepare(record: InteractionRecord | FeedbackRecord | DevDataRecord) -> dict[
     if isinstance(record, DevDataRecord):
         return {"matched": _devdata_matches(record)}
     return _prepare_interaction(record)
+
+
+_PATH_LIKE = re.compile(r"[\w.~-]*(?:/[\w.@+-]+)+|[\w-]+\.[A-Za-z0-9]{1,8}\b")
+
+
+def mentions_path(record: InteractionRecord, globs: tuple[str, ...]) -> bool:
+    """Whether a file path matching one of `globs` appears in the request or the tool calls."""
+    texts = [m.get("content") or "" for m in record.request.messages or []]
+    texts += [record.request.prompt or ""] + [c.arguments for c in record.answer.calls]
+    for text in texts:
+        for candidate in _PATH_LIKE.findall(text):
+            if any(fnmatch.fnmatch(candidate, glob) for glob in globs):
+                return True
+    return False
 
 
 def conversation_id(request: GenerationRequest) -> str | None:

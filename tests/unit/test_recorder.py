@@ -240,3 +240,14 @@ async def test_continue_dev_data_events_judge_their_interactions(tmp_path: Path)
     assert rows(tmp_path, "SELECT interaction_id, content FROM corrections") == [
         ("ia_edit", "return a - b")
     ]
+
+
+async def test_requests_mentioning_a_private_path_are_not_recorded(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, skip_paths=("*/secrets/*", "*.env"))
+    await recorder.start()
+    recorder.submit(record("ia_env", messages=[{"role": "user", "content": "fix config/.env"}]))
+    call = AssembledCall("c1", "read_file", '{"path": "ops/secrets/db.yaml"}')
+    recorder.submit(record("ia_call", calls=[call]))
+    recorder.submit(record("ia_ok", messages=[{"role": "user", "content": "fix src/app.py"}]))
+    await recorder.close()
+    assert rows(tmp_path, "SELECT id FROM interactions") == [("ia_ok",)]
