@@ -30,6 +30,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     metrics = Metrics()
     recorder = Recorder(
         settings.home,
+        store_url=settings.store_url,
         enabled=settings.record,
         skip_workloads=settings.skipped_workloads,
         skip_paths=settings.skipped_paths,

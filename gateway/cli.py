@@ -15,6 +15,7 @@ from gateway import logbook
 from gateway.backends import backend_names
 from gateway.config import Settings, load_settings
 from gateway.errors import LoragateError
+from gateway.journal import Journal
 from gateway.store import Store
 
 CONTINUE_BLOCK = """\
@@ -88,7 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return logbook.open_store(load_settings({"home": args.home}).home)
+    settings = load_settings({"home": args.home})
+    return logbook.open_store(settings.home, settings.store_url)
+
+
+def _journal(args: argparse.Namespace) -> Journal:
+    return Journal(load_settings({"home": args.home}).home / "journal")
 
 
 def cmd_log_stats(args: argparse.Namespace) -> None:
@@ -104,17 +110,19 @@ def cmd_log_export(args: argparse.Namespace) -> None:
 
 def cmd_log_forget(args: argparse.Namespace) -> None:
     since = logbook.parse_since(args.since) if args.since else None
-    deleted = logbook.forget(_store(args), since=since, conversation=args.conversation)
-    print(f"deleted {deleted} interactions with their outcomes and corrections")
+    stored, journaled = logbook.forget(
+        _store(args), _journal(args), since=since, conversation=args.conversation
+    )
+    print(
+        f"deleted {stored + journaled} interactions with their outcomes and corrections"
+        + (f" ({journaled} of them from the journal)" if journaled else "")
+    )
 
 
 def cmd_log_tail(args: argparse.Namespace) -> None:
     store = _store(args)
-    recent = store.conn.execute(
-        "SELECT created_at FROM interactions ORDER BY created_at DESC LIMIT 1 OFFSET ?",
-        (max(args.n - 1, 0),),
-    ).fetchone()
-    after = recent[0] - 1e-6 if recent else 0.0
+    recent = logbook.latest_time(store, skip=max(args.n - 1, 0))
+    after = recent - 1e-6 if recent is not None else 0.0
     while True:
         for created_at, line in logbook.tail_lines(store, after):
             print(line, flush=True)

@@ -38,6 +38,11 @@ class Settings(BaseModel):
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
+    store_url: str | None = Field(
+        None,
+        description="postgresql://user@host/db to keep the record in PostgreSQL; "
+        "None = SQLite at <home>/store.db.",
+    )
     record: bool = Field(True, description="Store every exchange (the product's memory).")
     record_skip_workloads: str = Field(
         "", description="Comma-separated workloads never recorded (e.g. a private one)."

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+from gateway.journal import Journal
 from gateway.store import Store
 
 EXPORT_FORMATS = ("jsonl", "openai", "sharegpt")
@@ -31,7 +31,10 @@ def parse_since(text: str, now: float | None = None) -> float:
         raise ConfigError(f"--since {text!r}: use e.g. 7d, 12h, 30m or 2026-11-01") from exc
 
 
-def open_store(home: Path) -> Store:
+def open_store(home: Path, url: str | None = None) -> Store:
+    """The store at `url` (PostgreSQL), else the SQLite file under `home`."""
+    if url:
+        return Store(url)
     path = home / "store.db"
     if not path.exists():
         raise ConfigError(f"no store at {path}: nothing has been recorded yet")
@@ -39,33 +42,31 @@ def open_store(home: Path) -> Store:
 
 
 def stats(store: Store) -> dict[str, Any]:
-    c = store.conn
     out: dict[str, Any] = {
-        "interactions": c.execute("SELECT count(*) FROM interactions").fetchone()[0],
-        "outcomes": c.execute("SELECT count(*) FROM outcomes").fetchone()[0],
-        "corrections": c.execute("SELECT count(*) FROM corrections").fetchone()[0],
-        "redactions": c.execute("SELECT coalesce(sum(redactions), 0) FROM interactions").fetchone()[
-            0
-        ],
-        "store_bytes": _size(store.path),
+        "interactions": store.one("SELECT count(*) FROM interactions")[0],
+        "outcomes": store.one("SELECT count(*) FROM outcomes")[0],
+        "corrections": store.one("SELECT count(*) FROM corrections")[0],
+        "redactions": int(store.one("SELECT coalesce(sum(redactions), 0) FROM interactions")[0]),
+        "store_bytes": _size(store.path) if store.path else None,
         "workloads": {},
     }
-    for row in c.execute(
-        "SELECT workload, count(*), sum(status = 'complete'), sum(status = 'aborted'), "
-        "sum(status = 'error'), sum(prompt_tokens), sum(completion_tokens) "
+    for row in store.query(
+        "SELECT workload, count(*), count(*) FILTER (WHERE status = 'complete'), "
+        "count(*) FILTER (WHERE status = 'aborted'), count(*) FILTER (WHERE status = 'error'), "
+        "sum(prompt_tokens), sum(completion_tokens) "
         "FROM interactions GROUP BY workload ORDER BY workload"
     ):
         out["workloads"][row[0]] = {
             "interactions": row[1], "complete": row[2], "aborted": row[3], "error": row[4],
-            "prompt_tokens": row[5], "completion_tokens": row[6], "outcomes": {},
+            "prompt_tokens": int(row[5]), "completion_tokens": int(row[6]), "outcomes": {},
             "corrections": 0,
         }  # fmt: skip
-    for workload, kind, n, mean in c.execute(
+    for workload, kind, n, mean in store.query(
         "SELECT i.workload, o.kind, count(*), avg(o.value) FROM outcomes o "
         "JOIN interactions i ON i.id = o.interaction_id GROUP BY i.workload, o.kind"
     ):
         out["workloads"][workload]["outcomes"][kind] = {"n": n, "rate": round(mean, 4)}
-    for workload, n in c.execute(
+    for workload, n in store.query(
         "SELECT i.workload, count(*) FROM corrections k JOIN interactions i "
         "ON i.id = k.interaction_id GROUP BY i.workload"
     ):
@@ -80,8 +81,8 @@ def _size(path: Path) -> int:
 def format_stats(data: dict[str, Any]) -> str:
     lines = [
         f"{data['interactions']} interactions, {data['outcomes']} outcomes, "
-        f"{data['corrections']} corrections, {data['redactions']} redactions, "
-        f"{data['store_bytes'] / 1e6:.1f} MB"
+        f"{data['corrections']} corrections, {data['redactions']} redactions"
+        + (f", {data['store_bytes'] / 1e6:.1f} MB" if data["store_bytes"] is not None else "")
     ]
     for name, w in data["workloads"].items():
         rates = ", ".join(f"{k} {v['rate']:.0%} of {v['n']}" for k, v in w["outcomes"].items())
@@ -106,15 +107,14 @@ def _where(workload: str | None, since: float | None) -> tuple[str, list[Any]]:
 def export(store: Store, fmt: str, *, workload: str | None, since: float | None) -> Iterator[str]:
     """One JSON line per interaction, in the chosen format."""
     where, args = _where(workload, since)
-    c = store.conn
-    for row in c.execute(f"SELECT * FROM interactions{where} ORDER BY created_at", args):
+    for row in store.query(f"SELECT * FROM interactions{where} ORDER BY created_at", args):
         record = dict(row)
         record["request"] = json.loads(record["request"])
         record["tool_calls"] = json.loads(record["tool_calls"]) if record["tool_calls"] else []
-        record["outcomes"] = [dict(o) for o in c.execute(
+        record["outcomes"] = [dict(o) for o in store.query(
             "SELECT kind, value, source, detail FROM outcomes WHERE interaction_id = ?",
             (record["id"],))]  # fmt: skip
-        record["corrections"] = [r[0] for r in c.execute(
+        record["corrections"] = [r[0] for r in store.query(
             "SELECT content FROM corrections WHERE interaction_id = ? ORDER BY id",
             (record["id"],))]  # fmt: skip
         if fmt == "jsonl":
@@ -174,25 +174,42 @@ def _sharegpt_line(record: dict[str, Any]) -> dict[str, Any]:
 
 def tail_lines(store: Store, after: float, limit: int = 100) -> list[tuple[float, str]]:
     """Interactions recorded after `after`, as (time, one-line summary)."""
-    rows = store.conn.execute(
-        "SELECT i.created_at, i.workload, i.version, i.prompt_tokens, i.completion_tokens, "
-        "i.status, i.latency_ms, (SELECT group_concat(kind || '=' || value) FROM outcomes o "
-        "WHERE o.interaction_id = i.id) FROM interactions i WHERE i.created_at > ? "
-        "ORDER BY i.created_at LIMIT ?",
+    rows = store.query(
+        "SELECT id, created_at, workload, version, prompt_tokens, completion_tokens, status, "
+        "latency_ms FROM interactions WHERE created_at > ? ORDER BY created_at LIMIT ?",
         (after, limit),
-    ).fetchall()
-    return [(r[0], _tail_line(r)) for r in rows]
+    )
+    judged: dict[str, list[str]] = {}
+    if rows:
+        for iid, kind, value in store.query(
+            "SELECT interaction_id, kind, value FROM outcomes WHERE interaction_id IN "
+            f"({', '.join('?' * len(rows))}) ORDER BY id",
+            [r["id"] for r in rows],
+        ):
+            judged.setdefault(iid, []).append(f"{kind}={value:g}")
+    return [(r["created_at"], _tail_line(r, judged.get(r["id"], []))) for r in rows]
 
 
-def _tail_line(r: sqlite3.Row) -> str:
-    when = datetime.fromtimestamp(r[0]).strftime("%H:%M:%S")
-    outcome = r[7] or "unjudged"
-    return (f"{when}  {r[1]:<14} {r[2]:<28} {r[3]:>6}→{r[4]:<5} {r[5]:<8} "
-            f"{(r[6] or 0):7.0f} ms  {outcome}")  # fmt: skip
+def latest_time(store: Store, skip: int) -> float | None:
+    """When the (skip+1)-th most recent interaction was recorded."""
+    row = store.one(
+        "SELECT created_at FROM interactions ORDER BY created_at DESC LIMIT 1 OFFSET ?", (skip,)
+    )
+    return row[0] if row else None
 
 
-def forget(store: Store, *, since: float | None, conversation: str | None) -> int:
-    """Delete interactions (and their outcomes and corrections) for good."""
+def _tail_line(r: Sequence[Any], outcomes: list[str]) -> str:
+    _, created_at, workload, version, prompt, completion, status, latency = r
+    when = datetime.fromtimestamp(created_at).strftime("%H:%M:%S")
+    return (f"{when}  {workload:<14} {version:<28} {prompt:>6}→{completion:<5} {status:<8} "
+            f"{(latency or 0):7.0f} ms  {','.join(outcomes) or 'unjudged'}")  # fmt: skip
+
+
+def forget(
+    store: Store, journal: Journal, *, since: float | None, conversation: str | None
+) -> tuple[int, int]:
+    """Delete interactions (and their outcomes and corrections) for good, in the store and in
+    the journal's not-yet-replayed files; returns how many from each."""
     if since is None and conversation is None:
         raise ConfigError("log forget needs --since or --conversation")
     clauses, args = [], []
@@ -202,8 +219,11 @@ def forget(store: Store, *, since: float | None, conversation: str | None) -> in
     if conversation is not None:
         clauses.append("conversation_id = ?")
         args.append(conversation)
-    c = store.conn
-    c.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
-    deleted = c.execute(f"DELETE FROM interactions WHERE {' AND '.join(clauses)}", args).rowcount
-    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return deleted
+
+    def chosen(item: dict[str, Any]) -> bool:
+        row = item["interaction"]
+        return (since is None or row["created_at"] >= since) and (
+            conversation is None or row.get("conversation_id") == conversation
+        )
+
+    return store.delete_interactions(" AND ".join(clauses), args), journal.forget(chosen)

@@ -14,16 +14,12 @@ successful write. `close` (SIGTERM, Ctrl-C) drains the queue before the process 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import sqlite3
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gateway.journal import Journal
 from gateway.records import (
     DevDataRecord,
     FeedbackRecord,
@@ -31,64 +27,11 @@ from gateway.records import (
     mentions_path,
     prepare,
 )
-from gateway.store import Store
+from gateway.store import Store, StoreError
 
 log = logging.getLogger("loragate.recorder")
 Record = InteractionRecord | FeedbackRecord | DevDataRecord
 _STOP = object()
-
-
-class Journal:
-    """Append-only JSON lines of prepared items; thread-safe appends."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._lock = threading.Lock()
-        self._path = folder / f"pending-{int(time.time() * 1000)}-{os.getpid()}.jsonl"
-        self.pending = False
-
-    def append(self, items: list[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-        with self._lock:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                with self._path.open("a", encoding="utf-8") as fh:
-                    fh.write(lines)
-                    fh.flush()
-                self.pending = True
-            except OSError as exc:
-                log.error(
-                    "journal %s: cannot write (%s): %d records lost", self._path, exc, len(items)
-                )
-
-    def replay(self, store: Store) -> int:
-        """Write every journaled item to the store and delete the files that made it."""
-        written = 0
-        with self._lock:
-            for path in sorted(self.folder.glob("pending-*.jsonl")):
-                items = _read_items(path)
-                try:
-                    written += store.write(items)
-                except sqlite3.Error as exc:
-                    log.error("journal %s: replay failed (%s); kept for the next start", path, exc)
-                    return written
-                path.unlink()
-            self.pending = False
-        return written
-
-
-def _read_items(path: Path) -> list[dict[str, Any]]:
-    items = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, 1):
-            try:
-                item = json.loads(line)
-                if not isinstance(item, dict):
-                    raise ValueError("not an object")
-                items.append(item)
-            except ValueError as exc:
-                log.warning("journal %s:%d: corrupt line skipped (%s)", path, number, exc)
-    return items
 
 
 class Recorder:
@@ -96,6 +39,7 @@ class Recorder:
         self,
         home: Path,
         *,
+        store_url: str | None = None,
         enabled: bool = True,
         skip_workloads: frozenset[str] = frozenset(),
         skip_paths: tuple[str, ...] = (),
@@ -106,7 +50,7 @@ class Recorder:
         self.enabled = enabled
         self.skip_workloads = skip_workloads
         self.skip_paths = skip_paths
-        self.store_path = home / "store.db"
+        self.store_target: Path | str = store_url or home / "store.db"
         self.journal = Journal(home / "journal")
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
@@ -117,11 +61,10 @@ class Recorder:
         self.written = 0
 
     async def start(self) -> None:
-        """Open the store (migrating it) and replay what a previous run journaled."""
-        self._store = await self._in_thread(Store, self.store_path, self._busy_timeout)
-        replayed = await self._in_thread(self.journal.replay, self._store)
-        if replayed:
-            log.warning("replayed %d interactions from the journal", replayed)
+        """Open the store (migrating it) and replay what a previous run journaled. A store
+        that cannot be opened is retried at each batch; until then records are journaled."""
+        if self.enabled:
+            await self._in_thread(self._open)
         self._writer = asyncio.create_task(self._write_forever(), name="recorder-writer")
 
     def submit(self, record: Record) -> None:
@@ -180,21 +123,30 @@ class Recorder:
             and mentions_path(record, self.skip_paths)
         )
 
-    def _write(self, items: list[dict[str, Any]]) -> None:
-        assert self._store is not None
+    def _open(self) -> Store | None:
         try:
-            self.written += self._store.write(items)
-        except sqlite3.Error as exc:
-            log.error(
-                "store %s: write failed (%s); %d records journaled",
-                self.store_path,
-                exc,
-                len(items),
-            )
+            self._store = Store(self.store_target, self._busy_timeout)
+        except StoreError as exc:
+            log.error("%s; recording to the journal until it opens", exc.message)
+            return None
+        replayed = self.journal.replay(self._store)
+        if replayed:
+            log.warning("replayed %d interactions from the journal", replayed)
+        return self._store
+
+    def _write(self, items: list[dict[str, Any]]) -> None:
+        store = self._store or self._open()
+        if store is None:
+            self.journal.append(items)
+            return
+        try:
+            self.written += store.write(items)
+        except StoreError as exc:
+            log.error("%s; %d records journaled", exc.message, len(items))
             self.journal.append(items)
             return
         if self.journal.pending:
-            self.written += self.journal.replay(self._store)
+            self.written += self.journal.replay(store)
 
 
 async def _prepare_all(records: list[Record], slice_size: int = 64) -> list[dict[str, Any]]:

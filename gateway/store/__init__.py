@@ -1,19 +1,23 @@
-"""The store: SQLite in WAL mode, schema from numbered migrations.
+"""The store: SQLite in WAL mode by default, PostgreSQL given a URL; schema from numbered
+migrations.
 
 Migrations are the files `migrations/NNNN_name.sql`, applied in order and recorded in
 `schema_migrations`; a shipped migration is never edited, a change is a new file.
 All writes go through `Store.write`, which takes prepared items (see `gateway.records`) so that
-the recorder's batches and the journal's replay write the same way.
+the recorder's batches and the journal's replay write the same way. Any database failure
+(locked, disk full, connection lost) surfaces as one `StoreError`.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from gateway.errors import LoragateError
+from gateway.store.engines import Engine, Params, connect
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -24,24 +28,23 @@ INTERACTION_COLUMNS = (
     "redactions", "context_hash",
 )  # fmt: skip
 _INSERT_INTERACTION = (
-    f"INSERT OR IGNORE INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in INTERACTION_COLUMNS)})"
+    f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in INTERACTION_COLUMNS)}) ON CONFLICT DO NOTHING"
 )
+_OUTCOME = "INSERT INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
+_IGNORE = " ON CONFLICT DO NOTHING"
 _INSERT_OUTCOME = (
-    "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
-    "SELECT :interaction_id, :kind, :value, :source, :detail, :created_at "
-    "WHERE EXISTS (SELECT 1 FROM interactions WHERE id = :interaction_id)"
+    _OUTCOME + "SELECT :interaction_id, :kind, :value, :source, :detail, :created_at "
+    "WHERE EXISTS (SELECT 1 FROM interactions WHERE id = :interaction_id)" + _IGNORE
 )
 _JUDGE_CALL = (
-    "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
-    "SELECT interaction_id, 'tool_result', :value, 'next_turn', call_id, :created_at "
-    "FROM tool_calls WHERE call_id = :call_id"
+    _OUTCOME + "SELECT interaction_id, 'tool_result', :value, 'next_turn', call_id, :created_at "
+    "FROM tool_calls WHERE call_id = :call_id" + _IGNORE
 )
 _REASKED = (
-    "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
-    "SELECT id, 'reasked', 0.0, 'next_turn', :id, :created_at FROM interactions "
+    _OUTCOME + "SELECT id, 'reasked', 0.0, 'next_turn', :id, :created_at FROM interactions "
     "WHERE context_hash = :context_hash AND id != :id AND created_at <= :created_at "
-    "AND created_at > :created_at - 3600 ORDER BY created_at DESC LIMIT 1"
+    "AND created_at > :created_at - 3600 ORDER BY created_at DESC LIMIT 1" + _IGNORE
 )
 # Dev-data events name their interaction by tool-call id, or by the completion text it returned
 # shortly before the event.
@@ -50,19 +53,25 @@ _MATCH_SOURCES = {
     "text": "SELECT id AS iid FROM interactions WHERE response_text = :key "
     "AND created_at BETWEEN :since AND :until ORDER BY created_at DESC LIMIT 1",
 }
-_MATCHED_OUTCOME = (
-    "INSERT OR IGNORE INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
-    "SELECT iid, :kind, :value, :source, :detail, :created_at FROM ({match})"
+_MATCHED_OUTCOME = (  # `WHERE true` tells SQLite's parser the ON starts the upsert, not a join
+    _OUTCOME + "SELECT iid, :kind, :value, :source, :detail, :created_at FROM ({match}) AS m "
+    "WHERE true" + _IGNORE
 )
 _MATCHED_CORRECTION = (
     "INSERT INTO corrections (interaction_id, content, source, created_at) "
-    "SELECT iid, :correction, :source, :created_at FROM ({match})"
+    "SELECT iid, :correction, :source, :created_at FROM ({match}) AS m"
 )
 _INSERT_CORRECTION = (
     "INSERT INTO corrections (interaction_id, content, source, created_at) "
     "SELECT :interaction_id, :content, :source, :created_at "
     "WHERE EXISTS (SELECT 1 FROM interactions WHERE id = :interaction_id)"
 )
+
+_INSERT_TOOL_CALL = "INSERT INTO tool_calls VALUES (?, ?, ?)" + _IGNORE
+
+
+class StoreError(LoragateError):
+    """The database refused or failed a read or write (locked, full, gone, corrupt)."""
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -76,90 +85,110 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def connect(path: Path, busy_timeout: float = 5.0) -> sqlite3.Connection:
-    """A connection in WAL mode with foreign keys on; `synchronous=NORMAL` keeps WAL commits
-    durable against process crashes (a power cut may lose the last commits, never corrupts)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-    )
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
 class Store:
-    """One SQLite database; use from one thread at a time."""
+    """One database connection; use from one thread at a time.
 
-    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
-        """`busy_timeout`: seconds to wait for another writer before failing."""
-        self.path = path
-        self.conn = connect(path, busy_timeout)
+    `target` is a path (SQLite) or a `postgresql://` URL; `busy_timeout` is how many seconds to
+    wait for another writer's lock before failing."""
+
+    def __init__(self, target: Path | str, busy_timeout: float = 5.0) -> None:
+        self.target = target
+        self.path = Path(target) if isinstance(target, Path) else None
+        self._db: Engine = self._guard(connect, target, busy_timeout)
+        self.dialect = self._db.name
         self.migrate()
 
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if _is_driver_error(exc):
+                raise StoreError(f"store {self.target}: {exc}") from exc
+            raise
+
     def close(self) -> None:
-        self.conn.close()
+        self._db.close()
+
+    def query(self, sql: str, params: Params = ()) -> list[Any]:
+        """Rows of a SELECT, each readable by index and by column name."""
+        return self._guard(lambda: self._db.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: Params = ()) -> Any:
+        return self._guard(lambda: self._db.execute(sql, params).fetchone())
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement in its own transaction; returns the rows it changed."""
+        return self._guard(lambda: self._db.execute(sql, params).rowcount)
 
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied; returns their numbers."""
-        c = self.conn
-        c.execute(
+        return self._guard(self._migrate)
+
+    def _migrate(self) -> list[int]:
+        db = self._db
+        db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at DOUBLE PRECISION NOT NULL)"
         )
-        done = {row[0] for row in c.execute("SELECT version FROM schema_migrations")}
+        done = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
         applied = []
         for number, name, sql in migrations():
             if number in done:
                 continue
-            c.execute("BEGIN")
-            try:
-                for statement in _statements(sql):
-                    c.execute(statement)
-                c.execute(
+            with db.transaction():
+                for statement in _statements(db.ddl(sql)):
+                    db.execute(statement)
+                db.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time())
                 )
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             applied.append(number)
         return applied
 
     def write(self, items: Iterable[dict[str, Any]]) -> int:
         """Write prepared items in one transaction; returns the interactions inserted."""
-        c = self.conn
+        return self._guard(self._write, items)
+
+    def _write(self, items: Iterable[dict[str, Any]]) -> int:
+        db = self._db
         inserted = 0
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with db.transaction():
             for item in items:
                 if "interaction" in item:
                     row = item["interaction"]
-                    inserted += c.execute(_INSERT_INTERACTION, row).rowcount
-                    c.executemany(
-                        "INSERT OR IGNORE INTO tool_calls VALUES (?, ?, ?)", item["tool_calls"]
-                    )
+                    inserted += db.execute(_INSERT_INTERACTION, row).rowcount
+                    db.executemany(_INSERT_TOOL_CALL, item["tool_calls"])
                     if row.get("context_hash"):
-                        c.execute(_REASKED, row)
+                        db.execute(_REASKED, row)
                 for event in item.get("matched", []):
                     match = _MATCH_SOURCES[event["by"]]
-                    c.execute(_MATCHED_OUTCOME.format(match=match), event)
+                    db.execute(_MATCHED_OUTCOME.format(match=match), event)
                     if event.get("correction") is not None:
-                        c.execute(_MATCHED_CORRECTION.format(match=match), event)
-                c.executemany(_JUDGE_CALL, item.get("tool_results", []))
-                c.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
-                c.executemany(_INSERT_CORRECTION, item.get("corrections", []))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+                        db.execute(_MATCHED_CORRECTION.format(match=match), event)
+                db.executemany(_JUDGE_CALL, item.get("tool_results", []))
+                db.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
+                db.executemany(_INSERT_CORRECTION, item.get("corrections", []))
         return inserted
 
+    def delete_interactions(self, where: str, params: Sequence[Any]) -> int:
+        """Delete matching interactions with their outcomes, calls and corrections, and leave
+        nothing of them readable in the database files."""
+
+        def run() -> int:
+            deleted = self._db.execute(f"DELETE FROM interactions WHERE {where}", params).rowcount
+            self._db.after_delete()
+            return deleted
+
+        return self._guard(run)
+
     def has_interaction(self, interaction_id: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM interactions WHERE id = ?", (interaction_id,))
-        return row.fetchone() is not None
+        return self.one("SELECT 1 FROM interactions WHERE id = ?", (interaction_id,)) is not None
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """Whether it comes from sqlite3 or psycopg (their errors share no base class)."""
+    module = type(exc).__module__
+    return module.startswith(("sqlite3", "psycopg"))
 
 
 def _statements(sql: str) -> list[str]:

@@ -27,6 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench.bench_proxy import BODY, LITELLM_KEY, interleaved_latency, report_added
+from tests.support.databases import fresh_database, postgres_bin, postgres_cluster
 from tests.support.servers import REPO, free_port, gateway, running
 from tests.unit.test_recorder import record
 
@@ -54,14 +55,21 @@ def wrk_latency(url: str, seconds: int) -> tuple[float, float, float]:
     return ms("50"), ms("99"), rps
 
 
-async def write_rate(n: int) -> float:
+# An agent-sized request: Continue's ~8 kB system prompt and tool schemas before the turn.
+AGENT_PREFIX = (REPO / "gateway" / "backends" / "llamacpp.py").read_text()[:8000]
+
+
+async def write_rate(n: int, *, agent: bool = False, store_url: str | None = None) -> float:
+    """Interactions/s from `submit` to committed rows; `agent`: 8 kB requests, not 20 bytes."""
     from gateway.recorder import Recorder
 
     home = Path(tempfile.mkdtemp())
-    recorder = Recorder(home)
+    recorder = Recorder(home, store_url=store_url)
     await recorder.start()
+    prefix = [{"role": "system", "content": AGENT_PREFIX}] if agent else []
     records = [
-        record(f"ia_{i}", messages=[{"role": "user", "content": f"request {i}"}]) for i in range(n)
+        record(f"ia_{i}", messages=[*prefix, {"role": "user", "content": f"request {i}"}])
+        for i in range(n)
     ]
     started = time.perf_counter()
     for r in records:
@@ -134,6 +142,14 @@ def main() -> None:
     rate = asyncio.run(write_rate(50_000))
     print(f"recorder write rate: {rate:.0f} interactions/s")
     results["write_rate"] = rate
+    agent_rate = asyncio.run(write_rate(10_000, agent=True))
+    print(f"recorder write rate, 8 kB agent requests: {agent_rate:.0f} interactions/s")
+    results["write_rate_agent"] = agent_rate
+    if postgres_bin() is not None:
+        with postgres_cluster() as cluster:
+            pg_rate = asyncio.run(write_rate(20_000, store_url=fresh_database(cluster)))
+        print(f"recorder write rate, PostgreSQL: {pg_rate:.0f} interactions/s")
+        results["write_rate_postgresql"] = pg_rate
     results["p50_difference_ms"] = difference
     print(json.dumps(results))
 

@@ -17,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support.databases import Database, fresh_database
 from tests.support.servers import REPO, Server, free_port, gateway, running
 
 
@@ -213,3 +214,32 @@ def test_continue_dev_data_destination_accepts_events(
     other = httpx.post(embedded.url + "/devdata", json={**event, "name": "tokensGenerated"})
     assert other.json()["status"] == "ignored"
     assert httpx.post(embedded.url + "/devdata", json={"name": "x"}).status_code == 400
+
+
+@pytest.mark.slow
+async def test_postgresql_keeps_every_request_too(
+    tmp_path: Path, instant_upstream: str, postgres: str
+) -> None:
+    db = Database(tmp_path, fresh_database(postgres))
+    args = ("--backend", "openai", "--upstream", instant_upstream)
+    with gateway(tmp_path, *args, env={"LORAGATE_STORE_URL": str(db.url)}) as server:
+        answered = await _load(server.url, seconds=2, concurrency=16)
+    ids = {iid for iid, _ in answered}
+    stored = db.rows("SELECT id FROM interactions WHERE status = 'complete'")
+    assert len(answered) > 200 and {row[0] for row in stored} == ids
+
+
+async def test_an_unreachable_database_is_journaled_and_caught_up_later(
+    tmp_path: Path, instant_upstream: str, postgres: str
+) -> None:
+    args = ("--backend", "openai", "--upstream", instant_upstream)
+    nowhere = f"postgresql://loragate@127.0.0.1:{free_port()}/loragate"
+    with gateway(tmp_path, *args, env={"LORAGATE_STORE_URL": nowhere}) as server:
+        answered = await _load(server.url, seconds=0.5, concurrency=2)
+    assert answered and list((tmp_path / "home" / "journal").glob("*.jsonl"))
+    db = Database(tmp_path, fresh_database(postgres))
+    with gateway(tmp_path, *args, env={"LORAGATE_STORE_URL": str(db.url)}):
+        pass  # the database is up now: the journal is replayed at start
+    stored = {row[0] for row in db.rows("SELECT id FROM interactions")}
+    assert stored == {iid for iid, _ in answered}
+    assert not list((tmp_path / "home" / "journal").glob("*.jsonl"))

@@ -12,15 +12,21 @@ import pytest
 
 from gateway.cli import main
 from gateway.generation import AssembledCall
+from gateway.journal import Journal
 from gateway.logbook import parse_since
 from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord
+from gateway.records import FeedbackRecord, prepare
+from tests.support.databases import Database
 from tests.unit.test_recorder import record
 
 
 @pytest.fixture
-async def home(tmp_path: Path) -> Path:
-    recorder = Recorder(tmp_path)
+async def home(tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home whose store (SQLite, or PostgreSQL through LORAGATE_STORE_URL) holds two
+    interactions, two outcomes and one correction."""
+    if db.url:
+        monkeypatch.setenv("LORAGATE_STORE_URL", db.url)
+    recorder = Recorder(tmp_path, store_url=db.url)
     await recorder.start()
     recorder.submit(record("ia_1", text="Paris"))
     call = AssembledCall("call_1", "read_file", '{"path": "a.py"}')
@@ -78,11 +84,34 @@ def test_forget_deletes_with_outcomes_and_corrections(
     assert (data["interactions"], data["outcomes"], data["corrections"]) == (0, 0, 0)
 
 
+async def test_forget_reaches_records_still_in_the_journal(
+    home: Path, db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = Journal(home / "journal")
+    for iid in ("ia_j1", "ia_j2"):
+        journal.append([prepare(record(iid, messages=[{"role": "user", "content": iid}]))])
+    journal.append([prepare(FeedbackRecord("ia_j1", time.time(), accepted=True))])
+    conversation = prepare(record("ia_j1", messages=[{"role": "user", "content": "ia_j1"}]))
+    conversation_id = conversation["interaction"]["conversation_id"]
+    code, out, _ = run(
+        capsys, "log", "--home", str(home), "forget", "--conversation", conversation_id
+    )
+    assert code == 0 and out.startswith("deleted 1 interactions") and "1 of them" in out
+    restarted = Recorder(home, store_url=db.url)  # replays what is left of the journal
+    await restarted.start()
+    await restarted.close()
+    assert db.rows("SELECT id FROM interactions ORDER BY id") == [
+        ("ia_1",), ("ia_2",), ("ia_j2",)
+    ]  # fmt: skip
+    assert db.rows("SELECT count(*) FROM outcomes WHERE interaction_id = 'ia_j1'") == [(0,)]
+
+
 def test_forget_needs_a_filter_and_a_missing_store_is_one_line(
-    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, _, err = run(capsys, "log", "--home", str(home), "forget")
     assert code == 1 and err == "loragate: error: log forget needs --since or --conversation\n"
+    monkeypatch.delenv("LORAGATE_STORE_URL", raising=False)
     empty = tmp_path / "empty"
     code, _, err = run(capsys, "log", "--home", str(empty), "stats")
     assert code == 1 and err.startswith("loragate: error: no store at")
@@ -99,7 +128,7 @@ def test_tail_prints_recent_interactions(home: Path) -> None:
     out, _ = process.communicate(timeout=10)
     lines = out.splitlines()
     assert len(lines) == 2 and "chat" in lines[0] and "m@v0" in lines[0]
-    assert "tool_call_valid=1.0" in lines[1]
+    assert "tool_call_valid=1" in lines[1]
 
 
 def test_since_accepts_relative_and_iso_times() -> None:

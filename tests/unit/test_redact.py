@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.redact import MARK, redact
+from gateway.redact import MARK, redact, unsupported_detectors
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----"
 
@@ -26,6 +26,15 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRI
         ("git clone https://alice:hunter2pass@example.com/repo.git", "hunter2pass"),
         ('DB_PASSWORD="correct-horse-battery"', "correct-horse-battery"),
         ("api_key = 9f8e7d6c5b4a", "9f8e7d6c5b4a"),
+        ("export HF_TOKEN=hf_abcdefghijklmnop1", "hf_abcdefghijklmnop1"),
+        ('headers = {"Authorization": "Bearer abcdefghijklmnop1234"}', "abcdefghijklmnop1234"),
+        # found by detect-secrets' own detectors
+        ("stripe.api = sk_live_" + "a1" * 12, "sk_live_a1a1"),
+        ("SG." + "a" * 22 + "." + "b" * 43, "aaaaaaaaaaaaaaaaaaaaaa"),
+        ("glpat-" + "x7" * 10, "glpat-x7x7"),
+        ("bot 123456789:" + "A" * 35, "AAAAAAAAAAAAAAAAAAAAAAAA"),
+        ("DefaultEndpointsProtocol=https;AccountKey=" + "k" * 88, "kkkkkkkkkkkkkkkk"),
+        ('aws_secret_access_key = "' + "Ab1/" * 10 + '"', "Ab1/Ab1/Ab1/"),
     ],
 )
 def test_each_kind_of_secret_is_replaced(text: str, secret: str) -> None:
@@ -39,6 +48,19 @@ def test_a_key_inside_serialized_json_is_caught_whole() -> None:
     assert json.loads(cleaned) == {"content": MARK}
 
 
-def test_ordinary_code_is_left_alone() -> None:
-    text = "def password_strength(pw):\n    return len(pw) > 8  # token count"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def password_strength(pw):\n    return len(pw) > 8  # token count",
+        "tokens = llm.tokenize(prompt.encode())\nmax_tokens=512\nn_tokens = job.cached",
+        'tokenizer.pad_token = tokenizer.eos_token\nunk_token = "<unk>"\nbos_token: 0',
+        'password = os.environ["DB_PASSWORD"]\nsecret = "%(secret)s"\nself.api_key = api_key',
+        "token: str\nif token == EOS_TOKEN:\n    break",
+    ],
+)
+def test_ordinary_code_is_left_alone(text: str) -> None:
     assert redact(text) == (text, 0)
+
+
+def test_every_detect_secrets_detector_runs_in_the_one_pass() -> None:
+    assert unsupported_detectors() == []
