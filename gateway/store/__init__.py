@@ -66,6 +66,15 @@ _INSERT_CORRECTION = (
     "SELECT :interaction_id, :content, :source, :created_at "
     "WHERE EXISTS (SELECT 1 FROM interactions WHERE id = :interaction_id)"
 )
+# An accepted answer to a question that was asked again is the answer the earlier attempts
+# should have given: it becomes their correction (text answers only).
+_LATER_ANSWER = (
+    "INSERT INTO corrections (interaction_id, content, source, created_at) "
+    "SELECT o.interaction_id, b.response_text, 'later_answer', :created_at FROM outcomes o "
+    "JOIN interactions b ON b.id = o.detail WHERE o.kind = 'reasked' AND o.detail IN ({ids}) "
+    "AND b.response_text <> '' AND NOT EXISTS (SELECT 1 FROM corrections c "
+    "WHERE c.interaction_id = o.interaction_id AND c.source = 'later_answer')"
+)
 
 _INSERT_TOOL_CALL = "INSERT INTO tool_calls VALUES (?, ?, ?)" + _IGNORE
 
@@ -165,9 +174,14 @@ class Store:
                     db.execute(_MATCHED_OUTCOME.format(match=match), event)
                     if event.get("correction") is not None:
                         db.execute(_MATCHED_CORRECTION.format(match=match), event)
+                    if _accepts(event):
+                        ids = f"SELECT iid FROM ({match}) AS m"
+                        db.execute(_LATER_ANSWER.format(ids=ids), event)
                 db.executemany(_JUDGE_CALL, item.get("tool_results", []))
                 db.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
                 db.executemany(_INSERT_CORRECTION, item.get("corrections", []))
+                for outcome in filter(_accepts, item.get("outcomes", [])):
+                    db.execute(_LATER_ANSWER.format(ids=":interaction_id"), outcome)
         return inserted
 
     def delete_interactions(self, where: str, params: Sequence[Any]) -> int:
@@ -183,6 +197,10 @@ class Store:
 
     def has_interaction(self, interaction_id: str) -> bool:
         return self.one("SELECT 1 FROM interactions WHERE id = ?", (interaction_id,)) is not None
+
+
+def _accepts(outcome: dict[str, Any]) -> bool:
+    return outcome.get("kind") == "accepted" and outcome.get("value") == 1.0
 
 
 def _is_driver_error(exc: BaseException) -> bool:

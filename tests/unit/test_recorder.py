@@ -203,6 +203,22 @@ async def test_asking_again_in_the_same_context_rejects_the_earlier_answer(
     assert db.rows("SELECT interaction_id, kind, value FROM outcomes") == [("ia_1", "reasked", 0.0)]
 
 
+async def test_an_accepted_answer_to_a_question_asked_again_corrects_the_first(
+    tmp_path: Path, db: Database
+) -> None:
+    recorder = Recorder(tmp_path, store_url=db.url)
+    await recorder.start()
+    ask = [{"role": "user", "content": "sort a list in place"}]
+    recorder.submit(record("ia_first", messages=ask, text="sorted(x)"))
+    recorder.submit(record("ia_again", messages=ask, text="x.sort()"))
+    await recorder.flush()
+    recorder.submit(FeedbackRecord("ia_again", time.time(), accepted=True))
+    await recorder.close()
+    assert db.rows("SELECT interaction_id, content, source FROM corrections") == [
+        ("ia_first", "x.sort()", "later_answer")
+    ]
+
+
 async def test_continue_dev_data_events_judge_their_interactions(
     tmp_path: Path, db: Database
 ) -> None:
@@ -210,8 +226,12 @@ async def test_continue_dev_data_events_judge_their_interactions(
     await recorder.start()
     call = AssembledCall("call_7", "read_file", '{"path": "a.py"}')
     recorder.submit(record("ia_tool", calls=[call], text=""))
-    recorder.submit(record("ia_edit", text="return a + b"))
-    recorder.submit(record("ia_chat", text="Use a dict."))
+    recorder.submit(
+        record("ia_edit", messages=[{"role": "user", "content": "add"}], text="return a + b")
+    )
+    recorder.submit(
+        record("ia_chat", messages=[{"role": "user", "content": "how?"}], text="Use a dict.")
+    )
     now = time.time() + 0.5
     recorder.submit(
         DevDataRecord(
