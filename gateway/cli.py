@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway import logbook
 from gateway.backends import backend_names
@@ -67,6 +68,33 @@ def _log_parser(sub: argparse._SubParsersAction) -> None:
     forget.set_defaults(func=cmd_log_forget)
 
 
+def _dataset_parser(sub: argparse._SubParsersAction) -> None:
+    dataset = sub.add_parser("dataset", help="build training sets from the record")
+    dataset.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    verbs = dataset.add_subparsers(dest="verb", required=True)
+    build = verbs.add_parser(
+        "build", help="select, validate, filter, mix and split recorded work into a dataset"
+    )
+    build.add_argument("--workload", action="append", default=[], help="only this workload "
+                       "(repeat for several; default: all)")  # fmt: skip
+    build.add_argument("--since", help="only newer records: 7d, 12h or an ISO date [all]")
+    build.add_argument(
+        "--include-unjudged",
+        action="store_true",
+        help="also learn answers nothing judged (default: judged-good only)",
+    )
+    build.add_argument("--seed", type=int, default=0, help="split and mix seed [0]")
+    build.add_argument("--eval-fraction", type=float, default=0.1, help="held out [0.1]")
+    build.add_argument(
+        "--replay-fraction",
+        type=float,
+        default=0.1,
+        help="share of tokens from the shipped replay set [0.1]",
+    )
+    build.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    build.set_defaults(func=cmd_dataset_build)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loragate",
@@ -75,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _log_parser(sub)
+    _dataset_parser(sub)
     return parser
 
 
@@ -117,6 +146,33 @@ def cmd_log_forget(args: argparse.Namespace) -> None:
         f"deleted {stored + journaled} interactions with their outcomes and corrections"
         + (f" ({journaled} of them from the journal)" if journaled else "")
     )
+
+
+def cmd_dataset_build(args: argparse.Namespace) -> None:
+    from trainer.dataset import BuildOptions, build, gguf_token_counter, summary
+
+    settings = load_settings({"home": args.home})
+    options = BuildOptions(
+        workloads=args.workload,
+        since=logbook.parse_since(args.since) if args.since else None,
+        include_unjudged=args.include_unjudged,
+        seed=args.seed,
+        eval_fraction=args.eval_fraction,
+        replay_fraction=args.replay_fraction,
+    )
+    model = _served_gguf(settings)
+    counter = gguf_token_counter(model) if model is not None else None
+    dataset = build(_store(args), settings.home, options, count_tokens=counter)
+    print(json.dumps(dataset.manifest, indent=2) if args.json else summary(dataset))
+
+
+def _served_gguf(settings: Settings) -> Path | None:
+    """The GGUF the embedded engine serves, when it serves one."""
+    from gateway.backends.llamacpp import default_model_path
+
+    if settings.backend != "llamacpp":
+        return None
+    return Path(settings.model).expanduser() if settings.model else default_model_path()
 
 
 def cmd_log_tail(args: argparse.Namespace) -> None:
