@@ -16,10 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from gateway.generation import Assembled, GenerationRequest
 from gateway.redact import redact
+from gateway.schemas import violation
 
 # A tool result that reports a failure (Continue answers an unknown tool with "Tool X not found").
 _FAILED_TOOL = re.compile(
@@ -192,13 +191,8 @@ def _json_problem(text: str, schema: dict[str, Any]) -> str | None:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return f"not JSON: {exc.msg}"
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as exc:
-        return f"invalid: {exc.message}"
-    except jsonschema.SchemaError:
-        return None  # the client's schema is broken; nothing to judge the answer by
-    return None
+    why = violation(value, schema)  # a broken schema judges nothing
+    return None if why is None else f"invalid: {why}"
 
 
 def _tool_results(request: GenerationRequest, created_at: float) -> list[dict[str, Any]]:

@@ -15,9 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import jsonschema
-
 from gateway.redact import MARK
+from gateway.schemas import violation
 from trainer.examples import TRUST_ORDER, Example
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -47,12 +46,9 @@ def problem(example: Example) -> str | None:
             missing = [r for r in schemas[name].get("required", []) if r not in arguments]
             if missing:
                 return f"turn {index}: {name} is missing required {', '.join(missing)}"
-            try:
-                jsonschema.validate(arguments, schemas[name])
-            except jsonschema.ValidationError as exc:
-                return f"turn {index}: {name} arguments: {exc.message}"
-            except jsonschema.SchemaError:
-                pass  # the client's schema is broken, not the call
+            why = violation(arguments, schemas[name])  # a broken schema judges nothing
+            if why is not None:
+                return f"turn {index}: {name} arguments: {why}"
     return None
 
 
@@ -159,8 +155,10 @@ def replay_mix(
     fraction: float,
     size: Callable[[Example], int],
     seed: int,
+    max_passes: int = 3,
 ) -> list[Example]:
-    """Replay examples, in a seeded order, until they are `fraction` of all tokens."""
+    """Replay examples, in a seeded order, until they are `fraction` of the tokens that carry
+    loss (`size`), going through the shipped set at most `max_passes` times."""
     if fraction <= 0 or not replay:
         return []
     own = sum(size(e) for e in examples)
@@ -168,7 +166,7 @@ def replay_mix(
     order = sorted(range(len(replay)), key=lambda i: _hash(f"{seed}:replay:{i}"))
     mixed: list[Example] = []
     total = 0
-    while total < wanted:
+    while total < wanted and len(mixed) < max_passes * len(replay):
         record = replay[order[len(mixed) % len(order)]]
         messages = record["messages"]
         example = Example(

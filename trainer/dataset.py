@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tqdm import tqdm
 
 from gateway import templates
@@ -53,7 +54,7 @@ class BuildOptions:
     include_unjudged: bool = False
     seed: int = 0
     eval_fraction: float = 0.1
-    replay_fraction: float = 0.10  # of all tokens
+    replay_fraction: float = 0.10  # of the tokens that carry loss
     no_call_share: float = 0.15  # of a tool-calling workload's examples
     max_redactions: int = 2  # per example; above, the record is dropped
     max_conversation_share: float = 0.25
@@ -152,8 +153,10 @@ def build(
     train, evaluation = curate.split(kept, options.eval_fraction, options.seed)
     shipped = replay.load()
     no_call = curate.no_call_examples(kept, shipped, options.no_call_share)
-    size = _token_size(kept + no_call, count_tokens, options.seed)
-    mixed = curate.replay_mix(train + no_call, shipped, options.replay_fraction, size, options.seed)
+    sizes = TokenSizes(kept + no_call, count_tokens, options.seed)
+    mixed = curate.replay_mix(
+        train + no_call, shipped, options.replay_fraction, sizes.target, options.seed
+    )
     train = train + no_call + mixed
     random.Random(options.seed).shuffle(train)
 
@@ -173,10 +176,11 @@ def build(
         "query": query,
         "counts": _counts(train, evaluation, negatives, no_call, mixed),
         "tokens": {
-            "train": sum(size(e) for e in train),
-            "eval": sum(size(e) for e in evaluation),
-            "replay": sum(size(e) for e in mixed + no_call),
-            "method": size.method,  # type: ignore[attr-defined]
+            "train": sum(map(sizes.total, train)),
+            "train_target": sum(map(sizes.target, train)),
+            "eval": sum(map(sizes.total, evaluation)),
+            "replay_target": sum(map(sizes.target, mixed + no_call)),
+            "method": sizes.method,
         },
         "filters": filters,
         "build_seconds": round(time.monotonic() - started, 2),
@@ -205,51 +209,70 @@ def _examples(
     return examples, negatives
 
 
-def _token_size(
-    examples: list[Example], count_tokens: Callable[[str], int] | None, seed: int
-) -> Callable[[Example], int]:
-    """Tokens of an example as the template renders it. Counting every example exactly costs
-    more than the rest of the build, so a seeded sample of 200 sets the characters-per-token
-    ratio (exact when there are fewer)."""
-    source = templates.template_source(templates.TOOLS_TEMPLATE)
+class TokenSizes:
+    """Tokens of an example as the template renders it (`total`) and of its target turns, the
+    ones that carry loss (`target`). Counting every example exactly costs more than the rest of
+    the build, so a seeded sample of 50 sets the characters-per-token ratio."""
 
-    def text(example: Example) -> str:
-        return templates.render(
-            source, example.messages, example.tools, add_generation_prompt=False
-        )
+    SAMPLE = 50
 
-    ratio = 3.5  # characters per token, typical for English and code
-    method = "estimated at 3.5 characters per token"
-    if count_tokens is not None and examples:
-        sample = random.Random(seed).sample(examples, min(200, len(examples)))
-        chars = sum(len(text(e)) for e in sample)
-        tokens = sum(count_tokens(text(e)) for e in sample)
+    def __init__(
+        self, examples: list[Example], count_tokens: Callable[[str], int] | None, seed: int
+    ) -> None:
+        self.ratio = 3.5  # characters per token, typical for English and code
+        self.method = "estimated at 3.5 characters per token"
+        self._cache: dict[int, tuple[int, int]] = {}
+        if count_tokens is None or not examples:
+            return
+        source = templates.template_source(templates.TOOLS_TEMPLATE)
+        sample = random.Random(seed).sample(examples, min(self.SAMPLE, len(examples)))
+        texts = [
+            templates.render(source, e.messages, e.tools, add_generation_prompt=False)
+            for e in sample
+        ]
+        tokens = sum(count_tokens(t) for t in texts)
         if tokens:
-            ratio = chars / tokens
-            method = f"{ratio:.2f} characters per token, measured on {len(sample)} examples"
-    cache: dict[int, int] = {}
+            self.ratio = sum(map(len, texts)) / tokens
+            self.method = (
+                f"{self.ratio:.2f} characters per token, measured on {len(sample)} examples"
+            )
 
-    def size(example: Example) -> int:
+    def _sizes(self, example: Example) -> tuple[int, int]:
         key = id(example)
-        if key not in cache:
-            cache[key] = round(_text_length(example) / ratio)
-        return cache[key]
+        if key not in self._cache:
+            total, target = _text_lengths(example)
+            self._cache[key] = (round(total / self.ratio), round(target / self.ratio))
+        return self._cache[key]
 
-    size.method = method  # type: ignore[attr-defined]
-    return size
+    def total(self, example: Example) -> int:
+        return self._sizes(example)[0]
+
+    def target(self, example: Example) -> int:
+        return self._sizes(example)[1]
 
 
-def _text_length(example: Example) -> int:
-    """Characters the template renders for an example, without rendering it."""
-    n = sum(len(m.get("content") or "") + 24 for m in example.messages)
-    n += sum(
-        len(c["function"]["name"]) + len(str(c["function"]["arguments"])) + 40
-        for m in example.messages
-        for c in m.get("tool_calls") or []
-    )
+_TOOLS_LENGTH: dict[int, int] = {}
+
+
+def _text_lengths(example: Example) -> tuple[int, int]:
+    """Characters the template renders for an example, all and in target turns, without
+    rendering it."""
+    total = target = 0
+    for index, message in enumerate(example.messages):
+        n = len(message.get("content") or "") + 24
+        n += sum(
+            len(c["function"]["name"]) + len(str(c["function"]["arguments"])) + 40
+            for c in message.get("tool_calls") or []
+        )
+        total += n
+        if index in example.targets:
+            target += n
     if example.tools:
-        n += 420 + sum(len(json.dumps(t, ensure_ascii=False)) + 1 for t in example.tools)
-    return n
+        key = id(example.tools)  # examples of one thread share their tools list
+        if key not in _TOOLS_LENGTH:
+            _TOOLS_LENGTH[key] = 420 + sum(len(json.dumps(t)) + 1 for t in example.tools)
+        total += _TOOLS_LENGTH[key]
+    return total, target
 
 
 def _counts(
@@ -301,7 +324,7 @@ def _mlx_lines(examples: list[Example]) -> Iterable[dict[str, Any]]:
 
 
 def _lines(records: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return b"".join(orjson.dumps(r) + b"\n" for r in records).decode()
 
 
 def _write(root: Path, dataset_hash: str, files: dict[str, str]) -> Path:
@@ -347,7 +370,8 @@ def summary(dataset: Dataset) -> str:
     lines = [
         f"dataset {m['hash']} at {dataset.path}",
         f"  {c['train']} train ({c['replay']} replay, {c['no_call_added']} no-call added), "
-        f"{c['eval']} eval, {c['negatives']} negatives; ~{t['train']:,} train tokens",
+        f"{c['eval']} eval, {c['negatives']} negatives; ~{t['train']:,} train tokens, "
+        f"~{t['train_target']:,} of them trained on",
         "  by workload: "
         + ", ".join(
             f"{w} {v.get('train', 0)}/{v.get('eval', 0)}" for w, v in c["per_workload"].items()

@@ -15,10 +15,12 @@ and none on the others (failed or unjudged turns stay as context).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 TRUST_ORDER = ("corrected", "accepted", "positive", "unjudged")
 _NEGATIVE = "negative"
@@ -26,20 +28,44 @@ _NEGATIVE = "negative"
 
 @dataclass
 class Interaction:
-    """One recorded exchange with its judgements, as the dataset builder sees it."""
+    """One recorded exchange with its judgements, as the dataset builder sees it.
+
+    The request (the whole conversation so far, often many kB) is decoded only when needed:
+    in a conversation, usually only the last interaction's is."""
 
     id: str
     created_at: float
     workload: str
     conversation_id: str | None
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
+    request_json: str
     response_text: str
     tool_calls: list[dict[str, Any]]
     status: str
     redactions: int
     outcomes: list[tuple[str, float]] = field(default_factory=list)
     correction: str | None = None
+
+    @cached_property
+    def _request(self) -> dict[str, Any]:
+        return orjson.loads(self.request_json)
+
+    @cached_property
+    def messages(self) -> list[dict[str, Any]]:
+        request = self._request
+        messages = request.get("messages")
+        if messages is not None:
+            return messages
+        head = [{"role": "system", "content": request["system"]}] if request.get("system") else []
+        return [*head, {"role": "user", "content": request.get("prompt") or ""}]
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return self._request.get("tools") or []
+
+    @property
+    def size(self) -> int:
+        """How long the conversation so far is (the request's length, without decoding it)."""
+        return len(self.request_json)
 
     @property
     def trust(self) -> str:
@@ -100,23 +126,21 @@ class Example:
         }  # fmt: skip
 
 
-def interaction_from_row(row: Any, outcomes: list[tuple[str, float]], correction: str | None):
+def interaction_from_row(
+    row: Any, outcomes: list[tuple[str, float]], correction: str | None
+) -> Interaction | None:
     """An `Interaction` from a store row; None for requests that are not chats (raw and
     fill-in-the-middle completions: autocomplete is not trained yet)."""
-    request = json.loads(row["request"])
-    messages = request.get("messages")
-    if messages is None:
+    request_json = row["request"]
+    if '"messages":' not in request_json:  # a completion: few, so decoding them costs little
+        request = orjson.loads(request_json)
         if request.get("raw") or request.get("suffix") is not None:
             return None
-        messages = (
-            [{"role": "system", "content": request["system"]}] if request.get("system") else []
-        )
-        messages.append({"role": "user", "content": request.get("prompt") or ""})
     return Interaction(
         id=row["id"], created_at=row["created_at"], workload=row["workload"],
-        conversation_id=row["conversation_id"], messages=messages,
-        tools=request.get("tools") or [], response_text=row["response_text"] or "",
-        tool_calls=json.loads(row["tool_calls"]) if row["tool_calls"] else [],
+        conversation_id=row["conversation_id"], request_json=request_json,
+        response_text=row["response_text"] or "",
+        tool_calls=orjson.loads(row["tool_calls"]) if row["tool_calls"] else [],
         status=row["status"], redactions=row["redactions"], outcomes=outcomes,
         correction=correction,
     )  # fmt: skip
@@ -142,7 +166,7 @@ def threads(
 
     `allowed` is the set of trust levels that may be targets. Yields (example or None, the
     interactions it covered that are negatives)."""
-    pending = sorted(interactions, key=lambda i: (len(i.messages), i.created_at), reverse=True)
+    pending = sorted(interactions, key=lambda i: (i.size, i.created_at), reverse=True)
     covered: set[str] = set()
     for last in pending:
         if last.id in covered:

@@ -171,8 +171,8 @@ def test_tool_workloads_get_no_call_examples_and_every_set_gets_replay(home: Pat
     assert len(no_call) == 1 and manifest["counts"]["no_call_added"] == 1
     assert all(e["messages"][0] == {"role": "system", "content": SYSTEM} for e in no_call)
     assert all(e["tools"] == TOOLS and "tool_calls" not in e["messages"][-1] for e in no_call)
-    tokens = manifest["tokens"]
-    assert tokens["replay"] >= 0.2 * tokens["train"] * 0.9
+    tokens = manifest["tokens"]  # replay holds a fifth of the tokens that carry loss
+    assert tokens["replay_target"] >= 0.2 * tokens["train_target"] * 0.95
 
 
 def test_the_split_is_deterministic_and_keeps_conversations_on_one_side(home: Path) -> None:
