@@ -36,3 +36,12 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     if request.param == "sqlite":
         return Database(tmp_path)
     return Database(tmp_path, fresh_database(request.getfixturevalue("postgres")))
+
+
+@pytest.fixture(scope="session")
+def smollm2_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face folder, converted from the served GGUF (~45 s)."""
+    from gateway.backends.llamacpp import default_model_path
+    from trainer.base import resolve
+
+    return resolve(default_model_path(), tmp_path_factory.mktemp("trainer-home"))

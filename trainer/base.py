@@ -1,0 +1,85 @@
+"""The base model training starts from: a Hugging Face folder, or the served GGUF itself.
+
+transformers loads a GGUF by dequantizing it, but flags the result as quantized and refuses to
+save it; we rebuild the model from its config and state dict and save a plain Hugging Face
+folder once, under `<home>/bases/<sha256 of the GGUF>/` (loading the GGUF costs ~30 s, the
+folder ~0.1 s). The tokenizer is saved with the chat template serving uses, so training
+renders conversations exactly as the gateway does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from gateway.errors import LoragateError
+from gateway.prompting import PromptStyle
+
+
+class BaseModelError(LoragateError):
+    """The base cannot be used: missing, unsupported architecture, unreadable."""
+
+
+def file_hash(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve(base: Path, home: Path) -> Path:
+    """A Hugging Face folder for `base` (a folder is used as is; a GGUF is converted once)."""
+    base = base.expanduser()
+    if base.is_dir():
+        if not (base / "config.json").exists():
+            raise BaseModelError(f"{base} is not a Hugging Face model folder (no config.json)")
+        return base
+    if not base.exists():
+        raise BaseModelError(f"base model not found: {base}")
+    if base.suffix != ".gguf":
+        raise BaseModelError(f"base must be a Hugging Face folder or a .gguf file, not {base}")
+    target = home / "bases" / file_hash(base)[:16]
+    if (target / "config.json").exists():
+        return target
+    print(f"converting {base.name} to a Hugging Face model (once, ~30 s) ...", file=sys.stderr)
+    _convert_gguf(base, target)
+    return target
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except (ValueError, KeyError, NotImplementedError) as exc:
+        raise BaseModelError(
+            f"transformers cannot load {gguf.name} ({exc}); give a Hugging Face folder as the "
+            "base instead (--base DIR)"
+        ) from exc
+    model = AutoModelForCausalLM.from_config(loaded.config)
+    model.load_state_dict(loaded.state_dict())
+    if getattr(model.config, "tie_word_embeddings", False):
+        model.tie_weights()
+    tokenizer.chat_template = serving_template(tokenizer.chat_template)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".base-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def serving_template(own_template: str | None) -> str:
+    """The chat template the gateway serves this model with (the shipped tool-calling template
+    for ChatML models whose own template ignores tools)."""
+    return PromptStyle.for_model(own_template).template
+
