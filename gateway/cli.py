@@ -95,6 +95,25 @@ def _dataset_parser(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(func=cmd_dataset_build)
 
 
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a LoRA adapter on a dataset")
+    p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    p.add_argument("--dataset", help="dataset hash (or its start) or folder")
+    p.add_argument("--base", help="Hugging Face folder or GGUF [the served GGUF]")
+    p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
+                   help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
+    p.add_argument("--recipe", help="TOML or JSON file overriding hyperparameters")
+    p.add_argument("--epochs", type=float, help="passes over the data [2]")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument(
+        "--no-shared-prefix",
+        action="store_true",
+        help="train full sequences instead of running shared prefixes once",
+    )
+    p.add_argument("--resume", help="continue an interrupted run (its folder)")
+    p.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loragate",
@@ -104,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub)
     _log_parser(sub)
     _dataset_parser(sub)
+    _train_parser(sub)
     return parser
 
 
@@ -164,6 +184,33 @@ def cmd_dataset_build(args: argparse.Namespace) -> None:
     counter = gguf_token_counter(model) if model is not None else None
     dataset = build(_store(args), settings.home, options, count_tokens=counter)
     print(json.dumps(dataset.manifest, indent=2) if args.json else summary(dataset))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from trainer.train import train_run
+
+    settings = load_settings({"home": args.home})
+    base = Path(args.base).expanduser() if args.base else _served_gguf(settings)
+    overrides: dict[str, object] = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.no_shared_prefix:
+        overrides["shared_prefix"] = False
+    store = logbook.open_store(settings.home, settings.store_url) if (
+        settings.store_url or (settings.home / "store.db").exists()) else None  # fmt: skip
+    run = train_run(
+        settings.home, store, dataset=args.dataset, base=base, engine=args.engine,
+        recipe_file=Path(args.recipe) if args.recipe else None, overrides=overrides,
+        resume=Path(args.resume) if args.resume else None,
+    )  # fmt: skip
+    m = run.metrics
+    eval_loss = f", eval loss {m['eval_loss']:.3f}" if m.get("eval_loss") is not None else ""
+    print(
+        f"{run.id}: {m['steps']} steps in {m['seconds']:.0f} s, {m['tokens_per_s']:.0f} "
+        f"tokens/s, train loss {m['train_loss']:.3f}{eval_loss}; adapter at {run.adapter}"
+    )
 
 
 def _served_gguf(settings: Settings) -> Path | None:

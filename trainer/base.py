@@ -10,6 +10,7 @@ renders conversations exactly as the gateway does.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import sys
@@ -83,3 +84,14 @@ def serving_template(own_template: str | None) -> str:
     for ChatML models whose own template ignores tools)."""
     return PromptStyle.for_model(own_template).template
 
+
+def count_parameters(folder: Path) -> int:
+    """Parameters of a Hugging Face folder, from its safetensors headers (no weights loaded)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        with safe_open(path, framework="numpy") as fh:
+            names = fh.keys()  # a file handle, not a dict
+            total += sum(math.prod(fh.get_slice(name).get_shape()) for name in names)
+    return total

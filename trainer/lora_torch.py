@@ -1,0 +1,406 @@
+"""LoRA training with peft + transformers: CUDA with bf16 autocast when present, CPU fp32
+otherwise.
+
+Batches. Examples are grouped by the prefix they share (agent requests repeat the same system
+prompt and tool schemas, ~95 % of their tokens), sorted by the length of what follows and cut
+into micro-batches by a token budget, so padding stays small. A group's prefix is run once per
+micro-batch under `no_grad` with the current LoRA weights; its KV cache is repeated over the
+batch and only the suffixes are trained against it. The prefix never carries loss (system
+turns are never targets), so this changes which gradients reach the prefix's own keys and
+values, nothing else; the design notes measured 6.5x less time with no loss of held-out tool
+accuracy.
+
+Loss is computed only where a target token is predicted: the LM head runs on those positions
+alone (SmolLM2's vocabulary makes the full logits 4x bigger than the rest of a forward pass).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.errors import LoragateError
+from trainer.encode import IGNORE, Encoded, encode, first_turn_end
+
+
+class TrainingError(LoragateError):
+    """Training cannot start or cannot go on; the message says what to change."""
+
+
+class TrainingInterrupted(LoragateError):
+    """Ctrl-C: the state is saved and `--resume` continues."""
+
+
+class Recipe(BaseModel):
+    """Hyperparameters; defaults suit models up to ~1B parameters. Any field can be set in a
+    recipe file (TOML or JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: str | list[str] = Field(
+        "all-linear", description="Linear layers to adapt; all-linear skips lm_head/embeddings."
+    )
+    learning_rate: float = Field(2e-4, gt=0)
+    warmup_steps: int = Field(5, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
+    batch_tokens: int = Field(4096, ge=64, description="Tokens per micro-batch, padding in.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    max_len: int = Field(8192, ge=16, description="Longer examples are left out (reported).")
+    shared_prefix: bool = Field(True, description="Run a shared prefix once per micro-batch.")
+    min_prefix: int = Field(32, ge=1, description="Shortest prefix worth sharing, in tokens.")
+    checkpoint_every: int = Field(25, ge=1, description="Optimizer steps between checkpoints.")
+    threads: int | None = Field(None, ge=1, description="CPU threads (None: all cores).")
+    seed: int = 0
+
+    @classmethod
+    def for_model(cls, parameters: int, **overrides: Any) -> Recipe:
+        """Defaults by model size: small models take a higher rate and rank."""
+        if parameters < 500_000_000:
+            base = {"learning_rate": 1e-3 if parameters < 200_000_000 else 5e-4}
+        else:
+            base = {"learning_rate": 2e-4, "r": 8, "alpha": 16}
+        return cls(**{**base, **overrides})
+
+
+def load_recipe(path: Path | None, parameters: int, **overrides: Any) -> Recipe:
+    values: dict[str, Any] = {}
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        else:
+            values = json.loads(text)
+    return Recipe.for_model(parameters, **{**values, **overrides})
+
+
+@dataclass
+class Batch:
+    """Examples sharing `prefix` (possibly empty), their suffixes right-padded to one length."""
+
+    prefix: list[int]
+    items: list[Encoded]
+
+    @property
+    def width(self) -> int:
+        return max(len(e.input_ids) - len(self.prefix) for e in self.items)
+
+    @property
+    def real_tokens(self) -> int:
+        return sum(len(e.input_ids) for e in self.items)
+
+    @property
+    def computed_tokens(self) -> int:
+        """Token positions the forward passes run over: the prefix once, padded suffixes."""
+        return len(self.prefix) + self.width * len(self.items)
+
+    @property
+    def target_tokens(self) -> int:
+        return sum(e.target_tokens for e in self.items)
+
+
+MAX_PADDING = 0.1
+
+
+def make_batches(encoded: list[Encoded], recipe: Recipe) -> list[Batch]:
+    """Group by shared prefix, sort by suffix length, fill micro-batches up to the token
+    budget, and start a new one where the next example would make padding exceed 10 %."""
+    groups: dict[str, list[Encoded]] = defaultdict(list)
+    for e in encoded:
+        groups[e.prefix_key].append(e)
+    batches: list[Batch] = []
+    for key, members in sorted(groups.items()):
+        shared = recipe.shared_prefix and key != "" and len(members) > 1
+        prefix = members[0].input_ids[: members[0].prefix_len] if shared else []
+        members.sort(key=lambda e: len(e.input_ids))
+        current: list[Encoded] = []
+        used = 0
+        for e in members:
+            width = len(e.input_ids) - len(prefix)  # the widest so far: members are sorted
+            padded = (len(current) + 1) * width
+            if current and (
+                padded > recipe.batch_tokens or 1 - (used + width) / padded > MAX_PADDING
+            ):
+                batches.append(Batch(prefix, current))
+                current, used = [], 0
+            current.append(e)
+            used += width
+        if current:
+            batches.append(Batch(prefix, current))
+    return batches
+
+
+def prepare_examples(
+    tokenizer: Any, examples: list[dict[str, Any]], recipe: Recipe
+) -> tuple[list[Encoded], list[str]]:
+    """Encode, mark shared prefixes, and leave out what is too long or has no target."""
+    kept, left_out = [], []
+    for example in examples:
+        e = encode(tokenizer, example)
+        if len(e.input_ids) > recipe.max_len or e.target_tokens == 0:
+            left_out.append(example["id"])
+            continue
+        cut = first_turn_end(tokenizer, e.input_ids)
+        if cut >= recipe.min_prefix and all(label == IGNORE for label in e.labels[:cut]):
+            digest = hashlib.sha256(json.dumps(e.input_ids[:cut]).encode()).hexdigest()
+            e.prefix_key, e.prefix_len = digest[:16], cut
+        kept.append(e)
+    return kept, left_out
+
+
+class LoraModel:
+    """A base model with LoRA adapters, and the one forward pass both training and
+    evaluation use."""
+
+    def __init__(self, base: Path, recipe: Recipe, adapter: Path | None = None) -> None:
+        try:
+            import torch
+            from peft import LoraConfig, PeftModel, get_peft_model
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise TrainingError(
+                f"training needs the train extra ({exc.name} is missing): pip install -e '.[train]'"
+            ) from exc
+        self.torch = torch
+        torch.manual_seed(recipe.seed)
+        if recipe.threads:
+            torch.set_num_threads(recipe.threads)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        model.config.use_cache = False
+        if adapter is not None:
+            self.model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+        else:
+            config = LoraConfig(
+                r=recipe.r, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
+                target_modules=recipe.target_modules, task_type="CAUSAL_LM",
+            )  # fmt: skip
+            self.model = get_peft_model(model, config)
+        self.model.to(self.device)
+        self.causal = self.model.get_base_model()
+        self.parameters = sum(p.numel() for p in model.parameters())
+
+    def autocast(self) -> Any:
+        torch = self.torch
+        if self.device == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    def loss_sum(self, batch: Batch) -> Any:
+        """Summed cross-entropy over the batch's target tokens."""
+        torch = self.torch
+        device = self.device
+        width = batch.width
+        p = len(batch.prefix)
+        ids = torch.zeros((len(batch.items), width), dtype=torch.long)
+        labels = torch.full((len(batch.items), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch.items), p + width), dtype=torch.long)
+        mask[:, :p] = 1
+        for row, e in enumerate(batch.items):
+            suffix = e.input_ids[p:]
+            ids[row, : len(suffix)] = torch.tensor(suffix)
+            labels[row, : len(suffix)] = torch.tensor(e.labels[p:])
+            mask[row, p : p + len(suffix)] = 1
+        ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+        inner = self.causal.model
+        with self.autocast():
+            cache = None
+            if p:
+                with torch.no_grad():
+                    prefix = torch.tensor([batch.prefix], device=device)
+                    cache = inner(input_ids=prefix, use_cache=True).past_key_values
+                cache.batch_repeat_interleave(len(batch.items))
+            positions = torch.arange(p, p + width, device=device).expand(len(batch.items), -1)
+            hidden = inner(
+                input_ids=ids, attention_mask=mask, past_key_values=cache,
+                position_ids=positions, use_cache=cache is not None,
+            ).last_hidden_state  # fmt: skip
+            # position t predicts token t+1: keep the positions whose next token is a target
+            predicts = labels[:, 1:] != IGNORE
+            logits = self.causal.lm_head(hidden[:, :-1][predicts])
+        return torch.nn.functional.cross_entropy(
+            logits.float(), labels[:, 1:][predicts], reduction="sum"
+        )
+
+
+def train(
+    model: LoraModel,
+    batches: list[Batch],
+    eval_batches: list[Batch],
+    recipe: Recipe,
+    run: Any,
+    *,
+    progress: bool = True,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The optimizer loop: resumes from `run.checkpoint` when present, checkpoints every
+    `checkpoint_every` steps, and on Ctrl-C saves and raises `TrainingInterrupted`."""
+    torch = model.torch
+    from tqdm import tqdm
+
+    if not batches:
+        raise TrainingError("the dataset has no trainable examples (all empty or too long)")
+    per_epoch = math.ceil(len(batches) / recipe.grad_accum)
+    total_steps = math.ceil(per_epoch * recipe.epochs)
+    if recipe.max_steps:
+        total_steps = min(total_steps, recipe.max_steps)
+    trainable = [p for p in model.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable, lr=recipe.learning_rate, weight_decay=recipe.weight_decay
+    )
+
+    def lr_at(step: int) -> float:  # linear warm-up, then linear decay to 10 %
+        if step < recipe.warmup_steps:
+            return (step + 1) / (recipe.warmup_steps + 1)
+        left = (total_steps - step) / max(total_steps - recipe.warmup_steps, 1)
+        return 0.1 + 0.9 * max(left, 0.0)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    step, stats = 0, {"real_tokens": 0, "computed_tokens": 0, "seconds": 0.0}
+    if (run.checkpoint / "state.pt").exists():
+        step, stats = _restore(model, optimizer, scheduler, run.checkpoint)
+    model.model.train()
+    bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress,
+               dynamic_ncols=True, desc="training")  # fmt: skip
+    smoothed = None
+    try:
+        for group in _steps(batches, recipe, start=step, total=total_steps):
+            started = time.perf_counter()
+            targets = sum(b.target_tokens for b in group)
+            loss_total = 0.0
+            for batch in group:
+                loss = model.loss_sum(batch) / targets
+                loss.backward()
+                loss_total += float(loss.detach())
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            elapsed = time.perf_counter() - started
+            stats["seconds"] += elapsed
+            stats["real_tokens"] += sum(b.real_tokens for b in group)
+            stats["computed_tokens"] += sum(b.computed_tokens for b in group)
+            smoothed = loss_total if smoothed is None else 0.9 * smoothed + 0.1 * loss_total
+            rate = stats["real_tokens"] / max(stats["seconds"], 1e-9)
+            entry = {"step": step, "loss": round(loss_total, 5),
+                     "lr": scheduler.get_last_lr()[0], "tokens_per_s": round(rate, 1)}  # fmt: skip
+            run.log_step(entry)
+            if on_step is not None:
+                on_step(entry)
+            bar.set_postfix(loss=f"{smoothed:.3f}", tok_s=f"{rate:.0f}")
+            bar.update(1)
+            if step % recipe.checkpoint_every == 0 and step < total_steps:
+                _save(model, optimizer, scheduler, run.checkpoint, step, stats)
+    except KeyboardInterrupt:
+        bar.close()
+        _save(model, optimizer, scheduler, run.checkpoint, step, stats)
+        raise TrainingInterrupted(
+            f"interrupted at step {step}/{total_steps}; state saved, continue with "
+            f"`loragate train --resume {run.path}`"
+        ) from None
+    bar.close()
+    model.model.save_pretrained(run.adapter)
+    shutil.rmtree(run.checkpoint, ignore_errors=True)
+    return {
+        "steps": step,
+        "train_loss": smoothed,
+        "eval_loss": evaluate(model, eval_batches) if eval_batches else None,
+        "real_tokens": stats["real_tokens"],
+        "seconds": round(stats["seconds"], 2),
+        "tokens_per_s": round(stats["real_tokens"] / max(stats["seconds"], 1e-9), 1),
+        "padding_waste": round(_waste(batches), 4),
+    }
+
+
+def evaluate(model: LoraModel, batches: list[Batch]) -> float:
+    """Mean loss per target token."""
+    torch = model.torch
+    model.model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            total += float(model.loss_sum(batch))
+            count += batch.target_tokens
+    model.model.train()
+    return round(total / max(count, 1), 5)
+
+
+def _steps(
+    batches: list[Batch], recipe: Recipe, *, start: int, total: int
+) -> Iterator[list[Batch]]:
+    """Micro-batches grouped by optimizer step, in a seeded order per epoch; skips the first
+    `start` steps (after a resume) without touching the others."""
+    per_epoch = math.ceil(len(batches) / recipe.grad_accum)
+    step = 0
+    epoch = 0
+    while step < total:
+        order = list(range(len(batches)))
+        random.Random(f"{recipe.seed}:{epoch}").shuffle(order)
+        for i in range(per_epoch):
+            if step >= total:
+                return
+            if step >= start:
+                chunk = order[i * recipe.grad_accum : (i + 1) * recipe.grad_accum]
+                yield [batches[j] for j in chunk]
+            step += 1
+        epoch += 1
+
+
+def _waste(batches: list[Batch]) -> float:
+    """Share of computed positions that are padding (the shared prefix counted once)."""
+    computed = sum(b.computed_tokens for b in batches)
+    useful = sum(len(b.prefix) + sum(len(e.input_ids) - len(b.prefix) for e in b.items)
+                 for b in batches)  # fmt: skip
+    return 1 - useful / max(computed, 1)
+
+
+def _save(model: LoraModel, optimizer: Any, scheduler: Any, folder: Path, step: int,
+          stats: dict[str, Any]) -> None:  # fmt: skip
+    """Write the resumable state next to the old one, then swap it in."""
+    torch = model.torch
+    staging = folder.with_name(folder.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.model.save_pretrained(staging / "adapter")
+    torch.save(
+        {"step": step, "stats": stats, "optimizer": optimizer.state_dict(),
+         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},
+        staging / "state.pt",
+    )  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(staging, folder)
+
+
+def _restore(model: LoraModel, optimizer: Any, scheduler: Any,
+             folder: Path) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    torch = model.torch
+    set_peft_model_state_dict(
+        model.model, load_file(folder / "adapter" / "adapter_model.safetensors")
+    )
+    state = torch.load(folder / "state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return state["step"], state["stats"]

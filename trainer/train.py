@@ -1,0 +1,132 @@
+"""`loragate train`: a dataset and a base → a trained adapter in a run folder, registered in
+the store. The torch engine trains here; the mlx engine hands the same data to mlx-lm."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.store import Store
+from trainer import base as bases
+from trainer.runs import Run
+
+ENGINES = ("torch", "mlx")
+
+
+class DatasetNotFound(bases.BaseModelError):
+    """No dataset folder by that hash or path."""
+
+
+def find_dataset(home: Path, name: str) -> Path:
+    """A dataset by path, by hash, or by the start of its hash."""
+    path = Path(name).expanduser()
+    if (path / "train.jsonl").exists():
+        return path
+    root = home / "datasets"
+    matches = sorted(root.glob(f"{name}*")) if root.exists() else []
+    matches = [m for m in matches if (m / "manifest.json").exists()]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise DatasetNotFound(
+            f"dataset {name!r} is ambiguous: {', '.join(m.name for m in matches)}"
+        )
+    raise DatasetNotFound(f"no dataset {name!r} in {root}: build one with `loragate dataset build`")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def train_run(
+    home: Path,
+    store: Store | None,
+    *,
+    dataset: str | None = None,
+    base: Path | None = None,
+    engine: str = "torch",
+    recipe_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    resume: Path | None = None,
+    progress: bool = True,
+    on_step: Any = None,
+) -> Run:
+    """Train, or continue an interrupted run; returns the finished run."""
+    from trainer import lora_torch
+
+    if resume is not None:
+        run = Run.load(resume.expanduser())
+        dataset_dir = find_dataset(home, run.dataset_hash)
+        base_dir = bases.resolve(Path(run.base), home)
+        recipe = lora_torch.Recipe(**run.recipe)
+    else:
+        if dataset is None or base is None:
+            raise bases.BaseModelError("train needs --dataset and a base (or --resume RUN)")
+        dataset_dir = find_dataset(home, dataset)
+        base_dir = bases.resolve(base, home)
+        run = None
+    if engine == "mlx":
+        from trainer import lora_mlx
+
+        return lora_mlx.train_run(home, store, dataset_dir, base_dir, recipe_file, overrides)
+    manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
+    if run is None:
+        parameters = bases.count_parameters(base_dir)
+        recipe = lora_torch.load_recipe(recipe_file, parameters, **(overrides or {}))
+        model = lora_torch.LoraModel(base_dir, recipe)
+        run = Run.new(
+            home, dataset_hash=manifest["hash"], base=str(base if base else base_dir),
+            engine="torch", recipe=recipe.model_dump(), device=model.device,
+        )  # fmt: skip
+    else:
+        model = lora_torch.LoraModel(base_dir, recipe)
+        run.status = "running"
+    run.save(store)
+    _say(f"{run.id}: {model.parameters / 1e6:.1f} M parameters on {model.device}, "
+         f"dataset {manifest['hash']}", progress)  # fmt: skip
+    started = time.monotonic()
+    train_examples, left_out = lora_torch.prepare_examples(
+        model.tokenizer, read_jsonl(dataset_dir / "train.jsonl"), recipe
+    )
+    eval_examples, _ = lora_torch.prepare_examples(
+        model.tokenizer, read_jsonl(dataset_dir / "eval.jsonl"), recipe
+    )
+    batches = lora_torch.make_batches(train_examples, recipe)
+    eval_batches = lora_torch.make_batches(eval_examples, recipe)
+    shared = sum(1 for b in batches if b.prefix)
+    _say(f"{len(train_examples)} examples in {len(batches)} batches ({shared} with a shared "
+         f"prefix), {len(eval_examples)} held out; {len(left_out)} left out (too long or no "
+         f"target); encoded in {time.monotonic() - started:.1f} s", progress)  # fmt: skip
+    try:
+        metrics = lora_torch.train(
+            model, batches, eval_batches, recipe, run, progress=progress, on_step=on_step
+        )
+    except lora_torch.TrainingInterrupted:
+        run.status = "interrupted"
+        run.save(store)
+        raise
+    except BaseException as exc:
+        run.status = "failed"
+        run.metrics = {"error": str(exc)[:500]}
+        run.save(store)
+        if type(exc).__name__ == "OutOfMemoryError":
+            raise lora_torch.TrainingError(
+                f"out of memory with micro-batches of {recipe.batch_tokens} tokens: lower "
+                "batch_tokens (and raise grad_accum) in a recipe file, --recipe FILE"
+            ) from exc
+        raise
+    metrics["left_out"] = left_out
+    run.status, run.metrics, run.finished_at = "completed", metrics, time.time()
+    run.save(store)
+    return run
+
+
+def _say(line: str, progress: bool) -> None:
+    if progress:
+        print(line, file=sys.stderr, flush=True)
