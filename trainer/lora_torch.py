@@ -60,7 +60,10 @@ class Recipe(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     epochs: float = Field(2.0, gt=0)
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
-    batch_tokens: int = Field(4096, ge=64, description="Tokens per micro-batch, padding in.")
+    batch_size: int = Field(8, ge=1, description="Examples per micro-batch.")
+    batch_tokens: int = Field(
+        4096, ge=64, description="Most token positions a micro-batch computes (memory cap)."
+    )
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     max_len: int = Field(8192, ge=16, description="Longer examples are left out (reported).")
     shared_prefix: bool = Field(True, description="Run a shared prefix once per micro-batch.")
@@ -121,8 +124,9 @@ MAX_PADDING = 0.1
 
 
 def make_batches(encoded: list[Encoded], recipe: Recipe) -> list[Batch]:
-    """Group by shared prefix, sort by suffix length, fill micro-batches up to the token
-    budget, and start a new one where the next example would make padding exceed 10 %."""
+    """Group by shared prefix, sort by suffix length, and fill micro-batches of up to
+    `batch_size` examples and `batch_tokens` positions, starting a new one where the next
+    example would make padding exceed 10 %."""
     groups: dict[str, list[Encoded]] = defaultdict(list)
     for e in encoded:
         groups[e.prefix_key].append(e)

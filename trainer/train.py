@@ -117,8 +117,9 @@ def train_run(
         run.save(store)
         if type(exc).__name__ == "OutOfMemoryError":
             raise lora_torch.TrainingError(
-                f"out of memory with micro-batches of {recipe.batch_tokens} tokens: lower "
-                "batch_tokens (and raise grad_accum) in a recipe file, --recipe FILE"
+                f"out of memory with micro-batches of {recipe.batch_size} examples / "
+                f"{recipe.batch_tokens} tokens: lower batch_size or batch_tokens (and raise "
+                "grad_accum) in a recipe file, --recipe FILE"
             ) from exc
         raise
     metrics["left_out"] = left_out

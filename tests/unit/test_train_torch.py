@@ -23,7 +23,7 @@ from trainer.lora_torch import (
 )
 from trainer.train import read_jsonl, train_run
 
-SMALL = {"max_steps": 4, "epochs": 4, "batch_tokens": 512, "checkpoint_every": 1, "threads": 2}
+SMALL = {"max_steps": 4, "epochs": 4, "batch_size": 2, "checkpoint_every": 1, "threads": 2}
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_the_cli_trains_and_names_a_missing_dataset(
                  str(smollm2_base)])  # fmt: skip
     assert code == 1 and "no dataset 'feedbeef'" in capsys.readouterr().err
     recipe = home / "recipe.toml"
-    recipe.write_text("max_steps = 1\nbatch_tokens = 512\nthreads = 2\n")
+    recipe.write_text("max_steps = 1\nbatch_size = 2\nthreads = 2\n")
     code = main(["train", "--home", str(home), "--dataset", dataset_of(home)[:6], "--base",
                  str(smollm2_base), "--recipe", str(recipe)])  # fmt: skip
     out = capsys.readouterr().out

@@ -1,0 +1,182 @@
+"""What LoRA training costs on this machine, and what the shared-prefix batches buy.
+
+    python tests/bench/bench_train.py throughput [--rounds 2]
+        The trainer's step against a bare peft forward/backward loop on the same batches
+        (full sequences, HF's own loss), alternated; prints real (non-padding) tokens/s of
+        both and their ratio.
+
+    python tests/bench/bench_train.py prefix [--examples 200] [--modes shared,full]
+        Continue-CLI-shaped examples (~1,900 tokens, 1,832 of them the same system prompt and
+        tools): one epoch per mode, its time, and held-out accuracy (right tool, right call)
+        by greedy decoding, the base model's too.
+
+Both train the real SmolLM2-135M-Instruct (converted once from the served GGUF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from gateway.backends.llamacpp import default_model_path
+from tests.support import agent_tasks
+from trainer import base as bases
+from trainer import replay
+from trainer.encode import IGNORE
+from trainer.lora_torch import Batch, LoraModel, Recipe, make_batches, prepare_examples, train
+
+HOME = Path(tempfile.gettempdir()) / "loragate-bench-home"
+_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+
+
+class _Run:
+    """The bits of `trainer.runs.Run` the loop touches, kept in a temp folder."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp())
+        self.adapter = self.path / "adapter"
+        self.checkpoint = self.path / "checkpoint"
+
+    def log_step(self, entry: dict[str, Any]) -> None:
+        pass
+
+
+def base_dir() -> Path:
+    return bases.resolve(default_model_path(), HOME)
+
+
+def bare_step(model: LoraModel, batches: list[Batch], optimizer: Any) -> tuple[int, float]:
+    """A plain peft loop: whole sequences right-padded, `model(..., labels=)`."""
+    torch = model.torch
+    tokens, started = 0, time.perf_counter()
+    for batch in batches:
+        width = max(len(e.input_ids) for e in batch.items)
+        ids = torch.zeros((len(batch.items), width), dtype=torch.long)
+        labels = torch.full((len(batch.items), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch.items), width), dtype=torch.long)
+        for row, e in enumerate(batch.items):
+            ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+            labels[row, : len(e.labels)] = torch.tensor(e.labels)
+            mask[row, : len(e.input_ids)] = 1
+        loss = model.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += batch.real_tokens
+    return tokens, time.perf_counter() - started
+
+
+def throughput(rounds: int) -> dict[str, Any]:
+    recipe = Recipe(shared_prefix=False, threads=2, learning_rate=1e-4, epochs=1)
+    data = [{**r, "id": f"r{i}", "targets": [len(r["messages"]) - 1]}
+            for i, r in enumerate(replay.load())]  # fmt: skip
+    data += agent_tasks.examples(8, seed=1)
+    ours, bare = [], []
+    for _ in range(rounds):
+        model = LoraModel(base_dir(), recipe)
+        encoded, _ = prepare_examples(model.tokenizer, data, recipe)
+        batches = make_batches(encoded, recipe)
+        metrics = train(model, batches, [], recipe, _Run(), progress=False)
+        ours.append(metrics["tokens_per_s"])
+        model = LoraModel(base_dir(), recipe)
+        trainable = [p for p in model.model.parameters() if p.requires_grad]
+        tokens, seconds = bare_step(model, batches, model.torch.optim.AdamW(trainable, lr=1e-4))
+        bare.append(tokens / seconds)
+        print(f"  round: trainer {ours[-1]:.1f} tokens/s, bare peft loop {bare[-1]:.1f}")
+    result = {"trainer_tokens_per_s": statistics.median(ours),
+              "bare_tokens_per_s": statistics.median(bare)}  # fmt: skip
+    result["ratio"] = result["trainer_tokens_per_s"] / result["bare_tokens_per_s"]
+    print(f"trainer {result['trainer_tokens_per_s']:.1f} tokens/s, bare peft loop "
+          f"{result['bare_tokens_per_s']:.1f} tokens/s: ratio {result['ratio']:.2f}")  # fmt: skip
+    return result
+
+
+def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, float]:
+    """Greedy tool calls for held-out requests; the shared prefix is computed once."""
+    torch = model.torch
+    tok = model.tokenizer
+    model.model.eval()
+    prompts = [
+        tok.apply_chat_template(e["messages"][:2], tools=e["tools"], add_generation_prompt=True)
+        for e in held_out
+    ]
+    ids = [p["input_ids"] if isinstance(p, dict) else list(p) for p in prompts]
+    shared = 0
+    while all(len(x) > shared and x[shared] == ids[0][shared] for x in ids):
+        shared += 1
+    with torch.no_grad():
+        prefix = model.causal(input_ids=torch.tensor([ids[0][:shared]]), use_cache=True)
+    right_tool = right_call = 0
+    for example, x in zip(held_out, ids, strict=True):
+        cache = copy.deepcopy(prefix.past_key_values)
+        with torch.no_grad():
+            out = model.causal.generate(
+                input_ids=torch.tensor([x]), past_key_values=cache, max_new_tokens=64,
+                do_sample=False, pad_token_id=tok.eos_token_id,
+            )  # fmt: skip
+        text = tok.decode(out[0][len(x) :], skip_special_tokens=False)
+        want = example["messages"][2]["tool_calls"][0]["function"]
+        match = _CALL.search(text)
+        try:
+            got = json.loads(match.group(1)) if match else {}
+        except ValueError:
+            got = {}
+        if got.get("name") == want["name"]:
+            right_tool += 1
+            right_call += got.get("arguments") == json.loads(want["arguments"])
+    model.model.train()
+    n = len(held_out)
+    return {"right_tool": right_tool / n, "right_call": right_call / n, "n": n}
+
+
+def prefix(n: int, modes: list[str]) -> dict[str, Any]:
+    data = agent_tasks.examples(n, seed=0)
+    held_out = agent_tasks.examples(max(n // 4, 20), seed=99)
+    results: dict[str, Any] = {}
+    base_model = LoraModel(base_dir(), Recipe(threads=2))
+    results["base"] = accuracy(base_model, held_out)
+    print(f"base model: {results['base']}")
+    for mode in modes:
+        recipe = Recipe.for_model(base_model.parameters, shared_prefix=mode == "shared",
+                                  threads=2, epochs=1)  # fmt: skip
+        model = LoraModel(base_dir(), recipe)
+        encoded, _ = prepare_examples(model.tokenizer, data, recipe)
+        batches = make_batches(encoded, recipe)
+        started = time.perf_counter()
+        metrics = train(model, batches, [], recipe, _Run(), progress=True)
+        elapsed = time.perf_counter() - started
+        scores = accuracy(model, held_out)
+        results[mode] = {"seconds": round(elapsed, 1), "batches": len(batches),
+                         "tokens_per_s": metrics["tokens_per_s"], **scores}  # fmt: skip
+        print(f"{mode}: one epoch of {n} examples in {elapsed:.0f} s "
+              f"({metrics['tokens_per_s']:.0f} tokens/s); held-out {scores}")  # fmt: skip
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="part", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--rounds", type=int, default=2)
+    p = sub.add_parser("prefix")
+    p.add_argument("--examples", type=int, default=200)
+    p.add_argument("--modes", default="shared,full")
+    args = parser.parse_args()
+    if args.part == "throughput":
+        result = throughput(args.rounds)
+    else:
+        result = prefix(args.examples, args.modes.split(","))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
