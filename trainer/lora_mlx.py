@@ -2,10 +2,11 @@
 
 The dataset already holds mlx-lm's chat layout (`mlx/train.jsonl`, `mlx/valid.jsonl`: one line
 per target turn, cut after it, so `mask_prompt` puts the loss on exactly that turn). We write a
-YAML config from the same recipe, run `python -m mlx_lm lora`, follow its report lines with a
-progress bar, and convert the adapter (`lora_a` [in, r], `lora_b` [r, out], `scale`) to PEFT's
-layout (`lora_A.weight` [r, in], `lora_B.weight` [out, r], `lora_alpha = scale * r`) so export
-and serving treat both engines' adapters alike.
+YAML config from the same recipe (`mlx_lm lora --config <run>/mlx/lora.yaml` runs it by hand),
+run it through `trainer.mlx_driver` (mlx-lm's `lora.run` with a callback that reports each step
+as a JSON line), follow those with a progress bar, and convert the adapter (`lora_a` [in, r],
+`lora_b` [r, out], `scale`) to PEFT's layout (`lora_A.weight` [r, in], `lora_B.weight`
+[out, r], `lora_alpha = scale * r`) so export and serving treat both engines' adapters alike.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from trainer.base import count_parameters
 from trainer.lora_torch import Recipe, TrainingError, TrainingInterrupted, load_recipe
 from trainer.runs import Run
 
-_REPORT = re.compile(r"Iter (\d+): Train loss ([\d.]+).*?Tokens/sec ([\d.]+)")
-_VAL = re.compile(r"Iter (\d+): Val loss ([\d.]+)")
+PREFIX = "LORAGATE "  # the driver's report lines
 _LAYER_KEY = re.compile(r"^(?:model\.)?(.*)\.(lora_a|lora_b)$")
 
 
@@ -118,7 +118,7 @@ def train_run(
     config_path.write_text(_yaml(config), encoding="utf-8")
     started = time.monotonic()
     try:
-        metrics = _follow([sys.executable, "-m", "mlx_lm", "lora", "--config", str(config_path)],
+        metrics = _follow([sys.executable, "-m", "trainer.mlx_driver", str(config_path)],
                           config["iters"], run, progress)  # fmt: skip
         to_peft(work / "adapter", run.adapter, base_dir)
     except TrainingInterrupted:
@@ -149,14 +149,17 @@ def _follow(argv: list[str], iters: int, run: Run, progress: bool) -> dict[str, 
         assert process.stdout is not None
         for line in process.stdout:
             tail = [*tail[-20:], line.rstrip()]
-            if report := _REPORT.search(line):
-                step, loss, rate = int(report[1]), float(report[2]), float(report[3])
-                run.log_step({"step": step, "loss": loss, "tokens_per_s": rate})
-                metrics.update(steps=step, train_loss=loss, tokens_per_s=rate)
-                bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:.0f}")
-            elif val := _VAL.search(line):
-                metrics["eval_loss"] = float(val[2])
+            if not line.startswith(PREFIX):
+                continue
+            report = json.loads(line[len(PREFIX) :])
+            if "val_loss" in report:
+                metrics["eval_loss"] = report["val_loss"]
+                continue
+            run.log_step(report)
+            metrics.update(steps=report["step"], train_loss=report["loss"],
+                           tokens_per_s=report["tokens_per_s"])  # fmt: skip
+            bar.update(report["step"] - bar.n)
+            bar.set_postfix(loss=f"{report['loss']:.3f}", tok_s=f"{report['tokens_per_s']:.0f}")
         code = process.wait()
     except KeyboardInterrupt:
         process.terminate()
