@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,13 @@ import pytest
 from gateway.cli import main
 from gateway.store import Store
 from tests.unit.test_dataset import record_work
+from trainer.base import BaseModelError, resolve
 from trainer.dataset import BuildOptions, build
 from trainer.lora_torch import (
     Batch,
     LoraModel,
     Recipe,
+    TrainingError,
     TrainingInterrupted,
     prepare_examples,
 )
@@ -110,3 +113,20 @@ def test_the_cli_trains_and_names_a_missing_dataset(
     out = capsys.readouterr().out
     assert code == 0 and "1 steps" in out and "adapter at" in out
     shutil.rmtree(home / "runs")
+
+
+def test_what_cannot_train_says_what_to_change(
+    home: Path, smollm2_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(TrainingError, match="no trainable examples"):
+        train_run(home, None, dataset=dataset_of(home), base=smollm2_base,
+                  overrides={**SMALL, "max_len": 16}, progress=False)  # fmt: skip
+    garbage = home / "broken.gguf"
+    garbage.write_bytes(b"GGUF" + bytes(64))
+    with pytest.raises(BaseModelError, match="give a Hugging Face folder"):
+        resolve(garbage, home)
+    with pytest.raises(BaseModelError, match="not a Hugging Face model folder"):
+        resolve(home / "datasets", home)
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(TrainingError, match=r"needs the train extra .*pip install"):
+        LoraModel(smollm2_base, Recipe(**SMALL))
