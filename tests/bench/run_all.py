@@ -8,7 +8,16 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
+RUNS = [
+    ["bench_proxy.py"],
+    ["bench_engine.py"],
+    ["bench_recorder.py"],
+    ["bench_dataset.py"],
+    ["bench_train.py", "throughput"],
+    ["bench_train.py", "prefix"],
+]
+
 if __name__ == "__main__":
-    for script in ("bench_proxy.py", "bench_engine.py"):
-        print(f"== {script}", flush=True)
-        subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)
+    for script, *args in RUNS:
+        print(f"== {script} {' '.join(args)}", flush=True)
+        subprocess.run([sys.executable, str(HERE / script), *args], check=True)
