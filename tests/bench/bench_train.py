@@ -6,6 +6,7 @@
         both and their ratio.
 
     python tests/bench/bench_train.py prefix [--examples 200] [--modes shared,full]
+                                             [--epochs 1] [--batch-size 8]
         Continue-CLI-shaped examples (~1,900 tokens, 1,832 of them the same system prompt and
         tools): one epoch per mode, its time, and held-out accuracy (right tool, right call)
         by greedy decoding, the base model's too.
@@ -138,7 +139,7 @@ def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, floa
     return {"right_tool": right_tool / n, "right_call": right_call / n, "n": n}
 
 
-def prefix(n: int, modes: list[str]) -> dict[str, Any]:
+def prefix(n: int, modes: list[str], epochs: float, batch_size: int) -> dict[str, Any]:
     data = agent_tasks.examples(n, seed=0)
     held_out = agent_tasks.examples(max(n // 4, 20), seed=99)
     results: dict[str, Any] = {}
@@ -147,7 +148,7 @@ def prefix(n: int, modes: list[str]) -> dict[str, Any]:
     print(f"base model: {results['base']}")
     for mode in modes:
         recipe = Recipe.for_model(base_model.parameters, shared_prefix=mode == "shared",
-                                  threads=2, epochs=1)  # fmt: skip
+                                  threads=2, epochs=epochs, batch_size=batch_size)  # fmt: skip
         model = LoraModel(base_dir(), recipe)
         encoded, _ = prepare_examples(model.tokenizer, data, recipe)
         batches = make_batches(encoded, recipe)
@@ -157,7 +158,7 @@ def prefix(n: int, modes: list[str]) -> dict[str, Any]:
         scores = accuracy(model, held_out)
         results[mode] = {"seconds": round(elapsed, 1), "batches": len(batches),
                          "tokens_per_s": metrics["tokens_per_s"], **scores}  # fmt: skip
-        print(f"{mode}: one epoch of {n} examples in {elapsed:.0f} s "
+        print(f"{mode}: {epochs:g} epoch(s) of {n} examples in {elapsed:.0f} s "
               f"({metrics['tokens_per_s']:.0f} tokens/s); held-out {scores}")  # fmt: skip
     return results
 
@@ -170,11 +171,13 @@ def main() -> None:
     p = sub.add_parser("prefix")
     p.add_argument("--examples", type=int, default=200)
     p.add_argument("--modes", default="shared,full")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     if args.part == "throughput":
         result = throughput(args.rounds)
     else:
-        result = prefix(args.examples, args.modes.split(","))
+        result = prefix(args.examples, args.modes.split(","), args.epochs, args.batch_size)
     print(json.dumps(result))
 
 

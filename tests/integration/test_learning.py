@@ -100,8 +100,9 @@ async def test_corrections_teach_a_fact_without_forgetting(
     store = Store(tmp_path / "store.db")
     dataset = build(store, tmp_path, BuildOptions(eval_fraction=0.0), progress=False)
     assert dataset.manifest["counts"]["per_trust"]["corrected"] == len(TRAIN_ASKS)
+    recipe = {"epochs": 8, "batch_size": 4, "threads": 2}
     run = train_run(tmp_path, store, dataset=dataset.hash, base=smollm2_base,
-                    overrides={"epochs": 8, "batch_size": 4, "threads": 2}, progress=False)  # fmt: skip
+                    overrides=recipe, progress=False)  # fmt: skip
     store.close()
 
     trained = LoraModel(smollm2_base, Recipe(threads=2), adapter=run.adapter)
