@@ -14,22 +14,12 @@ from gateway.generation import Assembled, AssembledCall, Finish, GenerationReque
 from gateway.recorder import Recorder
 from gateway.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
+from tests.unit.test_recorder import READ
 from trainer.curate import problem
 from trainer.dataset import BuildOptions, EmptyDataset, build
 from trainer.examples import Example
 
 SYSTEM = "You are an agent in the user's repository."
-READ = {
-    "type": "function",
-    "function": {
-        "name": "read_file",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}},
-            "required": ["path"],
-        },
-    },
-}
 RUN = {
     "type": "function",
     "function": {
