@@ -75,7 +75,8 @@ def report_added(label: str, direct: list[float], proxied: list[float]) -> dict[
     return out
 
 
-def wrk_rps(url: str, seconds: int, connections: int = 32) -> tuple[float, int]:
+def wrk(url: str, seconds: int, connections: int = 32, *extra: str) -> str:
+    """wrk's report for POSTing `BODY` to `url` for `seconds`."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
     script = Path(tempfile.mkdtemp()) / "post.lua"
@@ -84,12 +85,12 @@ def wrk_rps(url: str, seconds: int, connections: int = 32) -> tuple[float, int]:
         f'wrk.headers["Authorization"] = "Bearer {LITELLM_KEY}"\n'
         f"wrk.body = [[{json.dumps(BODY)}]]\n"
     )
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", *extra, "-s", str(script), url]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def wrk_rps(url: str, seconds: int, connections: int = 32) -> tuple[float, int]:
+    out = wrk(url, seconds, connections)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: .*", out)

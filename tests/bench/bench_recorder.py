@@ -17,7 +17,6 @@ import asyncio
 import json
 import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench.bench_proxy import BODY, LITELLM_KEY, interleaved_latency, report_added
+from tests.bench.bench_proxy import BODY, interleaved_latency, report_added, wrk
 from tests.support.databases import fresh_database, postgres_bin, postgres_cluster
 from tests.support.servers import REPO, free_port, gateway, running
 from tests.unit.test_recorder import record
@@ -34,18 +33,7 @@ from tests.unit.test_recorder import record
 
 def wrk_latency(url: str, seconds: int) -> tuple[float, float, float]:
     """(p50 ms, p99 ms, requests/s) at 32 connections."""
-    script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {LITELLM_KEY}"\n'
-        f"wrk.body = [[{json.dumps(BODY)}]]\n"
-    )
-    out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = wrk(url, seconds, 32, "--latency")
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()

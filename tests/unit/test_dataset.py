@@ -14,7 +14,7 @@ from gateway.generation import Assembled, AssembledCall, Finish, GenerationReque
 from gateway.recorder import Recorder
 from gateway.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
-from tests.unit.test_recorder import READ
+from tests.support.tools import READ
 from trainer.curate import problem
 from trainer.dataset import BuildOptions, EmptyDataset, build
 from trainer.examples import Example

@@ -19,18 +19,7 @@ from gateway.recorder import Recorder
 from gateway.records import DevDataRecord, FeedbackRecord, InteractionRecord
 from gateway.store import Store
 from tests.support.databases import Database
-
-READ = {
-    "type": "function",
-    "function": {
-        "name": "read_file",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}},
-            "required": ["path"],
-        },
-    },
-}
+from tests.support.tools import READ
 
 
 def record(

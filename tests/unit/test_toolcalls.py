@@ -7,18 +7,8 @@ import json
 import pytest
 
 from gateway.toolcalls import ToolCallSplitter, call_grammar, call_schema, parse_call
+from tests.support.tools import READ
 
-READ = {
-    "type": "function",
-    "function": {
-        "name": "read_file",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}},
-            "required": ["path"],
-        },
-    },
-}
 LIST = {"type": "function", "function": {"name": "list_dir"}}
 
 
