@@ -89,7 +89,7 @@ def _dataset_parser(sub: argparse._SubParsersAction) -> None:
         "--replay-fraction",
         type=float,
         default=0.1,
-        help="share of tokens from the shipped replay set [0.1]",
+        help="share of the trained-on tokens from the shipped replay set [0.1]",
     )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     build.set_defaults(func=cmd_dataset_build)
