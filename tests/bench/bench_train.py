@@ -106,11 +106,11 @@ def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, floa
     torch = model.torch
     tok = model.tokenizer
     model.model.eval()
-    prompts = [
-        tok.apply_chat_template(e["messages"][:2], tools=e["tools"], add_generation_prompt=True)
+    ids = [
+        list(tok.apply_chat_template(e["messages"][:2], tools=e["tools"],
+                                     add_generation_prompt=True, return_dict=True)["input_ids"])
         for e in held_out
-    ]
-    ids = [p["input_ids"] if isinstance(p, dict) else list(p) for p in prompts]
+    ]  # fmt: skip
     shared = 0
     while all(len(x) > shared and x[shared] == ids[0][shared] for x in ids):
         shared += 1
@@ -121,7 +121,7 @@ def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, floa
         cache = copy.deepcopy(prefix.past_key_values)
         with torch.no_grad():
             out = model.causal.generate(
-                input_ids=torch.tensor([x]), past_key_values=cache, max_new_tokens=64,
+                input_ids=torch.tensor([x]), past_key_values=cache, max_new_tokens=48,
                 do_sample=False, pad_token_id=tok.eos_token_id,
             )  # fmt: skip
         text = tok.decode(out[0][len(x) :], skip_special_tokens=False)
@@ -141,7 +141,7 @@ def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, floa
 
 def prefix(n: int, modes: list[str], epochs: float, batch_size: int) -> dict[str, Any]:
     data = agent_tasks.examples(n, seed=0)
-    held_out = agent_tasks.examples(max(n // 4, 20), seed=99)
+    held_out = agent_tasks.examples(max(n // 5, 20), seed=99)
     results: dict[str, Any] = {}
     base_model = LoraModel(base_dir(), Recipe(threads=2))
     results["base"] = accuracy(base_model, held_out)
