@@ -222,6 +222,7 @@ class TokenSizes:
         self.ratio = 3.5  # characters per token, typical for English and code
         self.method = "estimated at 3.5 characters per token"
         self._cache: dict[int, tuple[int, int]] = {}
+        self._tools_length: dict[int, int] = {}  # examples of one thread share a tools list
         if count_tokens is None or not examples:
             return
         source = templates.template_source(templates.TOOLS_TEMPLATE)
@@ -240,7 +241,7 @@ class TokenSizes:
     def _sizes(self, example: Example) -> tuple[int, int]:
         key = id(example)
         if key not in self._cache:
-            total, target = _text_lengths(example)
+            total, target = _text_lengths(example, self._tools_length)
             self._cache[key] = (round(total / self.ratio), round(target / self.ratio))
         return self._cache[key]
 
@@ -251,10 +252,7 @@ class TokenSizes:
         return self._sizes(example)[1]
 
 
-_TOOLS_LENGTH: dict[int, int] = {}
-
-
-def _text_lengths(example: Example) -> tuple[int, int]:
+def _text_lengths(example: Example, tools_length: dict[int, int]) -> tuple[int, int]:
     """Characters the template renders for an example, all and in target turns, without
     rendering it."""
     total = target = 0
@@ -268,10 +266,10 @@ def _text_lengths(example: Example) -> tuple[int, int]:
         if index in example.targets:
             target += n
     if example.tools:
-        key = id(example.tools)  # examples of one thread share their tools list
-        if key not in _TOOLS_LENGTH:
-            _TOOLS_LENGTH[key] = 420 + sum(len(json.dumps(t)) + 1 for t in example.tools)
-        total += _TOOLS_LENGTH[key]
+        key = id(example.tools)
+        if key not in tools_length:
+            tools_length[key] = 420 + sum(len(json.dumps(t)) + 1 for t in example.tools)
+        total += tools_length[key]
     return total, target
 
 
