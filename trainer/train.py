@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import LoragateError
 from gateway.store import Store
 from trainer import base as bases
 from trainer.runs import Run
@@ -16,7 +17,7 @@ from trainer.runs import Run
 ENGINES = ("torch", "mlx")
 
 
-class DatasetNotFound(bases.BaseModelError):
+class DatasetNotFound(LoragateError):
     """No dataset folder by that hash or path."""
 
 
@@ -67,7 +68,7 @@ def train_run(
         recipe = lora_torch.Recipe(**run.recipe)
     else:
         if dataset is None or base is None:
-            raise bases.BaseModelError("train needs --dataset and a base (or --resume RUN)")
+            raise LoragateError("train needs --dataset and a base (or --resume RUN)")
         dataset_dir = find_dataset(home, dataset)
         base_dir = bases.resolve(base, home)
         run = None
