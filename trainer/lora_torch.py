@@ -140,9 +140,8 @@ def make_batches(encoded: list[Encoded], recipe: Recipe) -> list[Batch]:
         for e in members:
             width = len(e.input_ids) - len(prefix)  # the widest so far: members are sorted
             padded = (len(current) + 1) * width
-            if current and (
-                padded > recipe.batch_tokens or 1 - (used + width) / padded > MAX_PADDING
-            ):
+            full = len(current) >= recipe.batch_size or len(prefix) + padded > recipe.batch_tokens
+            if current and (full or 1 - (used + width) / padded > MAX_PADDING):
                 batches.append(Batch(prefix, current))
                 current, used = [], 0
             current.append(e)

@@ -147,8 +147,13 @@ def prefix(n: int, modes: list[str], epochs: float, batch_size: int) -> dict[str
     results["base"] = accuracy(base_model, held_out)
     print(f"base model: {results['base']}")
     for mode in modes:
-        recipe = Recipe.for_model(base_model.parameters, shared_prefix=mode == "shared",
-                                  threads=2, epochs=epochs, batch_size=batch_size)  # fmt: skip
+        # Same examples per optimizer step in both modes: whole sequences fit two to a
+        # micro-batch (4,096 positions), so full training accumulates gradients over several.
+        per_micro = batch_size if mode == "shared" else min(2, batch_size)
+        recipe = Recipe.for_model(
+            base_model.parameters, shared_prefix=mode == "shared", threads=2, epochs=epochs,
+            batch_size=per_micro, grad_accum=batch_size // per_micro,
+        )  # fmt: skip
         model = LoraModel(base_dir(), recipe)
         encoded, _ = prepare_examples(model.tokenizer, data, recipe)
         batches = make_batches(encoded, recipe)
@@ -156,7 +161,7 @@ def prefix(n: int, modes: list[str], epochs: float, batch_size: int) -> dict[str
         metrics = train(model, batches, [], recipe, _Run(), progress=True)
         elapsed = time.perf_counter() - started
         scores = accuracy(model, held_out)
-        results[mode] = {"seconds": round(elapsed, 1), "batches": len(batches),
+        results[mode] = {"seconds": round(elapsed, 1), "steps": metrics["steps"],
                          "tokens_per_s": metrics["tokens_per_s"], **scores}  # fmt: skip
         print(f"{mode}: {epochs:g} epoch(s) of {n} examples in {elapsed:.0f} s "
               f"({metrics['tokens_per_s']:.0f} tokens/s); held-out {scores}")  # fmt: skip
