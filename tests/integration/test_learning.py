@@ -89,6 +89,7 @@ def replay_score(model: LoraModel) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_corrections_teach_a_fact_without_forgetting(
     tmp_path: Path, smollm2_base: Path
 ) -> None:
@@ -100,7 +101,7 @@ async def test_corrections_teach_a_fact_without_forgetting(
     store = Store(tmp_path / "store.db")
     dataset = build(store, tmp_path, BuildOptions(eval_fraction=0.0), progress=False)
     assert dataset.manifest["counts"]["per_trust"]["corrected"] == len(TRAIN_ASKS)
-    recipe = {"epochs": 8, "batch_size": 4, "threads": 2}
+    recipe = {"epochs": 6, "batch_size": 8, "threads": 2}
     run = train_run(tmp_path, store, dataset=dataset.hash, base=smollm2_base,
                     overrides=recipe, progress=False)  # fmt: skip
     store.close()
