@@ -34,21 +34,15 @@ from trainer import base as bases
 from trainer import replay
 from trainer.encode import IGNORE
 from trainer.lora_torch import Batch, LoraModel, Recipe, make_batches, prepare_examples, train
+from trainer.runs import Run
 
 HOME = Path(tempfile.gettempdir()) / "loragate-bench-home"
 _CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
 
 
-class _Run:
-    """The bits of `trainer.runs.Run` the loop touches, kept in a temp folder."""
-
-    def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp())
-        self.adapter = self.path / "adapter"
-        self.checkpoint = self.path / "checkpoint"
-
-    def log_step(self, entry: dict[str, Any]) -> None:
-        pass
+def scratch_run() -> Run:
+    """A run folder for a benchmark's training (not registered in any store)."""
+    return Run.new(HOME, dataset_hash="bench", base="smollm2", engine="torch", recipe={})
 
 
 def base_dir() -> Path:
@@ -86,7 +80,7 @@ def throughput(rounds: int) -> dict[str, Any]:
         model = LoraModel(base_dir(), recipe)
         encoded, _ = prepare_examples(model.tokenizer, data, recipe)
         batches = make_batches(encoded, recipe)
-        metrics = train(model, batches, [], recipe, _Run(), progress=False)
+        metrics = train(model, batches, [], recipe, scratch_run(), progress=False)
         ours.append(metrics["tokens_per_s"])
         model = LoraModel(base_dir(), recipe)
         trainable = [p for p in model.model.parameters() if p.requires_grad]
@@ -158,7 +152,7 @@ def prefix(n: int, modes: list[str], epochs: float, batch_size: int) -> dict[str
         encoded, _ = prepare_examples(model.tokenizer, data, recipe)
         batches = make_batches(encoded, recipe)
         started = time.perf_counter()
-        metrics = train(model, batches, [], recipe, _Run(), progress=True)
+        metrics = train(model, batches, [], recipe, scratch_run(), progress=True)
         elapsed = time.perf_counter() - started
         scores = accuracy(model, held_out)
         results[mode] = {"seconds": round(elapsed, 1), "steps": metrics["steps"],
