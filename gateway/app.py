@@ -13,11 +13,14 @@ from gateway.api import feedback, ollama, openai
 from gateway.api.errors import install_error_handlers
 from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
+from gateway.backends.versions import VersionedEngines
 from gateway.catalog import Catalog
 from gateway.config import Settings
 from gateway.errors import UpstreamError
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.recorder import Recorder
+from gateway.rollout import Rollout
+from gateway.router import Router
 from gateway.service import Service
 
 
@@ -26,7 +29,11 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     backend = backend or create_backend(settings)
     # For an upstream, --model names the model that aliases (auto, continue, ...) go to.
     preferred = settings.model if settings.backend != "llamacpp" else None
-    catalog = Catalog(backend, preferred=preferred)
+    router, rollout = None, None
+    if isinstance(backend, VersionedEngines):  # trained versions are hot-swapped in
+        router = Router(backend.name, canary_share=settings.canary_share)
+        rollout = Rollout(backend, router, home=settings.home, store_url=settings.store_url)
+    catalog = Catalog(backend, preferred=preferred, versions=router.versions if router else None)
     metrics = Metrics()
     recorder = Recorder(
         settings.home,
@@ -45,17 +52,22 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             await catalog.refresh()
         except UpstreamError as exc:  # an upstream may come up later; requests get 502 until then
             logging.getLogger("loragate").warning("%s", exc.message)
+        if rollout is not None:
+            await rollout.start()
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            if rollout is not None:
+                await rollout.close()
             await backend.close()
             await recorder.close()  # drains every queued record before the process exits
 
     app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = Service(backend, catalog, metrics, recorder)
+    app.state.service = Service(backend, catalog, metrics, recorder, router)
+    app.state.rollout = rollout
     app.include_router(openai.router)
     app.include_router(feedback.router)
     app.include_router(ollama.router)
@@ -74,6 +86,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     app.add_middleware(
-        LoragateHeaders, default_version=catalog.default_version, api_key=settings.api_key
+        LoragateHeaders,
+        default_version=router.active_version if router else catalog.default_version,
+        api_key=settings.api_key,
     )
     return app

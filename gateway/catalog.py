@@ -8,6 +8,7 @@ may add `:latest`). Anything else is a 404 that lists what exists.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ModelInfo
@@ -30,10 +31,12 @@ def published_name(backend_name: str) -> str:
 
 @dataclass(frozen=True)
 class Route:
-    """Where a request goes: the backend's model, the version label, and the workload."""
+    """Where a request goes: the backend's model, the version it names (if it names one; the
+    router chooses otherwise), and the workload its alias names."""
 
     backend_model: str
-    version: str
+    model: str
+    pinned: str | None
     workload: str | None
     info: ModelInfo
 
@@ -41,9 +44,17 @@ class Route:
 class Catalog:
     """Resolves client-facing model names against what the backend serves."""
 
-    def __init__(self, backend: Backend, *, preferred: str | None = None) -> None:
-        """`preferred`: the upstream model that aliases and unversioned defaults mean."""
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        preferred: str | None = None,
+        versions: Callable[[], set[str]] | None = None,
+    ) -> None:
+        """`preferred`: the upstream model that aliases and unversioned defaults mean;
+        `versions`: the trained versions (`model@vN`) being served, beside each `@v0`."""
         self._backend = backend
+        self._versions = versions or set
         self._preferred = published_name(preferred.removesuffix(":latest")) if preferred else None
         self._models: dict[str, ModelInfo] = {}
         self._fetched_at = 0.0
@@ -74,7 +85,9 @@ class Catalog:
 
     def all_names(self) -> list[str]:
         names = self.published()
-        return [*names, *(f"{n}@{BASE_VERSION}" for n in names), *WORKLOAD_ALIASES]
+        bases = {f"{n}@{BASE_VERSION}" for n in names}
+        versions = sorted(v for v in self._versions() if v not in bases)
+        return [*names, *sorted(bases), *versions, *WORKLOAD_ALIASES]
 
     async def resolve(self, requested: str) -> Route:
         name = requested.removesuffix(":latest")
@@ -95,6 +108,8 @@ class Catalog:
             workload, name = name, self.default()
         model, _, version = name.partition("@")
         info = self._models.get(model)
-        if info is None or version not in ("", BASE_VERSION):
+        if info is None:
             return None
-        return Route(info.name, f"{model}@{BASE_VERSION}", workload, info)
+        if version and version != BASE_VERSION and name not in self._versions():
+            return None
+        return Route(info.name, model, name if version else None, workload, info)

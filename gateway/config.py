@@ -52,6 +52,9 @@ class Settings(BaseModel):
         description="Comma-separated globs: requests that mention a matching file path "
         "(in messages or tool-call arguments) are not recorded, e.g. '*/secrets/*,*.env'.",
     )
+    canary_share: float = Field(
+        0.1, ge=0, le=0.5, description="Share of a workload's requests its candidate answers."
+    )
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )

@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend
-from gateway.catalog import Catalog, Route
-from gateway.errors import LoragateError
+from gateway.catalog import BASE_VERSION, Catalog, Route
+from gateway.errors import LoragateError, ModelNotFound
 from gateway.generation import Assembled, Event, Finish, GenerationRequest
 from gateway.metrics import Metrics
 from gateway.recorder import Recorder
 from gateway.records import InteractionRecord
+from gateway.router import PIN_HEADER, Choice, Router
 from gateway.workloads import WORKLOAD_HEADER, identify
 
 
@@ -29,6 +30,8 @@ class Exchange:
 
     interaction_id: str
     route: Route
+    version: str
+    propensity: float
     workload: str
     api: str
     started: float
@@ -46,10 +49,6 @@ class Exchange:
     @property
     def finish(self) -> Finish | None:
         return self.answer.finish
-
-    @property
-    def version(self) -> str:
-        return self.route.version
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         labels = (self.api, self.workload, self.version)
@@ -76,6 +75,7 @@ class Exchange:
             workload=self.workload,
             model_requested=self.model_requested,
             version=self.version,
+            propensity=self.propensity,
             request=self.request,
             answer=self.answer,
             status=status,
@@ -104,12 +104,28 @@ class Service:
     """Turns a `GenerationRequest` into an `Exchange` on the right backend model."""
 
     def __init__(
-        self, backend: Backend, catalog: Catalog, metrics: Metrics, recorder: Recorder
+        self,
+        backend: Backend,
+        catalog: Catalog,
+        metrics: Metrics,
+        recorder: Recorder,
+        router: Router | None = None,
     ) -> None:
+        """`router`: chooses among the versions of a backend that serves several (the
+        embedded engine); without one every request goes to the model as it is (`@v0`)."""
         self.backend = backend
         self.catalog = catalog
         self.metrics = metrics
         self.recorder = recorder
+        self.router = router
+
+    def _choose(self, route: Route, workload: str, pinned: str | None) -> Choice:
+        if self.router is not None and route.model == self.router.base:
+            return self.router.choose(workload, pinned)
+        base = f"{route.model}@{BASE_VERSION}"
+        if pinned and pinned != base:
+            raise ModelNotFound(f"model version {pinned!r} is not served; served: {base}")
+        return Choice(base, 1.0)
 
     async def open(
         self, request: GenerationRequest, *, api: str, headers: Mapping[str, str] | None = None
@@ -125,9 +141,12 @@ class Service:
         workload = identify(
             request, header=headers.get(WORKLOAD_HEADER), alias=route.workload, api=api
         )
-        labels = (api, workload, route.version)
+        choice = self._choose(route, workload, route.pinned or headers.get(PIN_HEADER))
+        if self.router is not None and route.model == self.router.base:
+            request = request.model_copy(update={"model": choice.version})
+        labels = (api, workload, choice.version)
         events = aiter(self.backend.generate(request))
-        self.metrics.queue_depth.labels(route.version).set(self.backend.queue_depth())
+        self.metrics.queue_depth.labels(choice.version).set(self.backend.queue_depth())
         try:
             first = await anext(events, None)
         except BaseException as exc:
@@ -141,6 +160,8 @@ class Service:
         return Exchange(
             interaction_id=new_interaction_id(),
             route=route,
+            version=choice.version,
+            propensity=choice.propensity,
             workload=workload,
             api=api,
             started=started,

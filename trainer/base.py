@@ -10,6 +10,7 @@ renders conversations exactly as the gateway does.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -46,6 +47,7 @@ def resolve(base: Path, home: Path) -> Path:
         raise BaseModelError(f"base must be a Hugging Face folder or a .gguf file, not {base}")
     target = home / "bases" / file_hash(base)[:16]
     if (target / "config.json").exists():
+        _drop_gguf_quantization(target / "config.json")
         return target
     print(f"converting {base.name} to a Hugging Face model (once, ~30 s) ...", file=sys.stderr)
     _convert_gguf(base, target)
@@ -63,7 +65,10 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
             f"transformers cannot load {gguf.name} ({exc}); give a Hugging Face folder as the "
             "base instead (--base DIR)"
         ) from exc
-    model = AutoModelForCausalLM.from_config(loaded.config)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # else the saved folder loads as "quantized"
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     if getattr(model.config, "tie_word_embeddings", False):
         model.tie_weights()
@@ -77,6 +82,15 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _drop_gguf_quantization(config_file: Path) -> None:
+    """Folders converted by earlier versions kept transformers' GGUF `quantization_config`, which
+    makes the folder load as a quantized model that refuses `save_pretrained`."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("quantization_config", {}).get("quant_method") == "gguf":
+        del config["quantization_config"]
+        config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def serving_template(own_template: str | None) -> str:

@@ -282,6 +282,8 @@ def train(
     step, stats = 0, {"real_tokens": 0, "computed_tokens": 0, "seconds": 0.0}
     if (run.checkpoint / "state.pt").exists():
         step, stats = _restore(model, optimizer, scheduler, run.checkpoint)
+    elif eval_batches:  # the adapter starts as a no-op: this is the base model's eval loss
+        stats["base_eval_loss"] = evaluate(model, eval_batches)
     model.model.train()
     bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress,
                dynamic_ncols=True, desc="training")  # fmt: skip
@@ -329,6 +331,7 @@ def train(
         "steps": step,
         "train_loss": smoothed,
         "eval_loss": evaluate(model, eval_batches) if eval_batches else None,
+        "base_eval_loss": stats.get("base_eval_loss"),
         "real_tokens": stats["real_tokens"],
         "seconds": round(stats["seconds"], 2),
         "tokens_per_s": round(stats["real_tokens"] / max(stats["seconds"], 1e-9), 1),

@@ -9,7 +9,7 @@ from gateway.config import Settings
 
 # Imported lazily so that, e.g., the Ollama proxy never loads llama.cpp.
 _REGISTRY: dict[str, str] = {
-    "llamacpp": "gateway.backends.llamacpp:LlamaCppBackend",
+    "llamacpp": "gateway.backends.versions:VersionedEngines",
     "ollama": "gateway.backends.ollama:OllamaBackend",
     "openai": "gateway.backends.openai_compat:OpenAICompatBackend",
 }

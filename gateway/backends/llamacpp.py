@@ -74,8 +74,17 @@ class LlamaCppBackend:
     """Serves one GGUF file; `name` is derived from the file name."""
 
     def __init__(
-        self, path: Path, *, n_ctx: int, n_threads: int | None, n_batch: int, cache_mb: int
+        self,
+        path: Path,
+        *,
+        n_ctx: int,
+        n_threads: int | None,
+        n_batch: int,
+        cache_mb: int,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
+        """`executor`: a one-thread pool shared with other engines (see `versions.py`);
+        by default the engine has its own."""
         self.path = path
         self.name = model_name_for(path)
         self._n_ctx, self._n_threads, self._n_batch, self._cache_mb = (
@@ -87,8 +96,18 @@ class LlamaCppBackend:
         self._llm: Any = None
         self._style: PromptStyle | None = None
         self._info: ModelInfo | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self._shared = executor is not None
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="llamacpp"
+        )
         self._in_engine = 0
+
+    def sibling(self, path: Path, executor: ThreadPoolExecutor) -> LlamaCppBackend:
+        """Another model with this engine's settings, on `executor`."""
+        return LlamaCppBackend(
+            path, n_ctx=self._n_ctx, n_threads=self._n_threads, n_batch=self._n_batch,
+            cache_mb=self._cache_mb, executor=executor,
+        )  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppBackend:
@@ -107,7 +126,8 @@ class LlamaCppBackend:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._load)
+        # A shared worker keeps serving the other engines while this one loads.
+        await loop.run_in_executor(None if self._shared else self._executor, self._load)
 
     def _load(self) -> None:
         from llama_cpp import Llama, LlamaRAMCache
@@ -155,7 +175,13 @@ class LlamaCppBackend:
         )
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._shared:  # after the jobs already queued on the shared worker
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._free)
+        else:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._free()
+
+    def _free(self) -> None:
         if self._llm is not None:
             self._llm.close()
             self._llm = None

@@ -129,6 +129,16 @@ class Store:
         """Run one statement in its own transaction; returns the rows it changed."""
         return self._guard(lambda: self._db.execute(sql, params).rowcount)
 
+    def run_all(self, statements: Sequence[tuple[str, Params]]) -> None:
+        """Run statements in one transaction: all of them take effect, or none."""
+
+        def run() -> None:
+            with self._db.transaction():
+                for sql, params in statements:
+                    self._db.execute(sql, params)
+
+        self._guard(run)
+
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied; returns their numbers."""
         return self._guard(self._migrate)

@@ -54,7 +54,8 @@ async def test_aliases_versions_and_ollama_tags_resolve() -> None:
     catalog = Catalog(ListingOnly("smollm2", "olmo"))
     await catalog.refresh()
     assert (await catalog.resolve("smollm2:latest")).backend_model == "smollm2"
-    assert (await catalog.resolve("smollm2@v0")).version == "smollm2@v0"
+    assert (await catalog.resolve("smollm2@v0")).pinned == "smollm2@v0"
+    assert (await catalog.resolve("smollm2")).pinned is None  # the router chooses
     alias = await catalog.resolve("byllm")
     assert (alias.backend_model, alias.workload) == ("smollm2", "byllm")
     assert (await catalog.resolve("local-olmo")).backend_model == "olmo"
@@ -65,6 +66,15 @@ async def test_a_preferred_upstream_model_answers_the_aliases() -> None:
     await catalog.refresh()
     assert (await catalog.resolve("continue")).backend_model == "qwen2.5-coder"
     assert catalog.default_version() == "qwen2.5-coder@v0"
+
+
+async def test_trained_versions_being_served_resolve_and_are_listed() -> None:
+    catalog = Catalog(ListingOnly("smollm2"), versions=lambda: {"smollm2@v0", "smollm2@v3"})
+    await catalog.refresh()
+    assert (await catalog.resolve("smollm2@v3")).pinned == "smollm2@v3"
+    assert catalog.all_names()[:3] == ["smollm2", "smollm2@v0", "smollm2@v3"]
+    with pytest.raises(ModelNotFound, match="smollm2@v3, auto"):
+        await catalog.resolve("smollm2@v2")
 
 
 async def test_unknown_names_and_versions_are_404_with_the_list() -> None:

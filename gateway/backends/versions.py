@@ -1,0 +1,138 @@
+"""The embedded engine serving several model versions, and swapping them without a failure.
+
+Every version is its own `LlamaCppBackend`, but all of them share one worker thread: on a
+CPU two llama.cpp computations at once only slow each other down, and requests keep their
+arrival order across versions. A new version is loaded beside the others (on another
+thread, so serving goes on), and only then does the router send it requests. A version the
+router no longer names is released: new requests cannot reach it, requests already on it
+finish, and it is kept warm as the standby (the last one released) so that a rollback to it
+is immediate; the standby before it is freed once idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
+from pathlib import Path
+
+from gateway.backends.base import ModelInfo
+from gateway.backends.llamacpp import LlamaCppBackend
+from gateway.config import Settings
+from gateway.errors import ModelNotFound
+from gateway.generation import Event, GenerationRequest
+
+log = logging.getLogger("loragate")
+
+
+class VersionedEngines:
+    """A `Backend` whose `request.model` is a version name (`base@vN`) or the base's name."""
+
+    def __init__(self, make: Callable[[Path, ThreadPoolExecutor], LlamaCppBackend], path: Path):
+        self._make = make
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self.base = make(path, self._executor)
+        self.name = self.base.name
+        self.base_version = f"{self.name}@v0"
+        self._engines: dict[str, LlamaCppBackend] = {}
+        self._paths: dict[str, Path] = {}
+        self._busy: dict[LlamaCppBackend, int] = {}
+        self._standby: tuple[str, LlamaCppBackend] | None = None
+        self._retiring: set[LlamaCppBackend] = set()
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VersionedEngines:
+        template = LlamaCppBackend.from_settings(settings)
+
+        def make(path: Path, executor: ThreadPoolExecutor) -> LlamaCppBackend:
+            return template.sibling(path, executor)
+
+        return cls(make, template.path)
+
+    @property
+    def path(self) -> Path:
+        return self.base.path
+
+    async def start(self) -> None:
+        await self.base.start()
+        self._engines[self.base_version] = self.base
+        self._paths[self.base_version] = self.base.path
+
+    async def close(self) -> None:
+        engines = {*self._engines.values(), *self._retiring}
+        if self._standby:
+            engines.add(self._standby[1])
+        for engine in engines:
+            await engine.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def models(self) -> list[ModelInfo]:
+        return await self.base.models()
+
+    def queue_depth(self) -> int:
+        return sum(self._busy.values())
+
+    def loaded(self) -> set[str]:
+        return set(self._engines)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
+        version = request.model if "@" in request.model else self.base_version
+        engine = self._engines.get(version)
+        if engine is None:
+            raise ModelNotFound(f"model version {version!r} is not loaded", param="model")
+        self._busy[engine] = self._busy.get(engine, 0) + 1
+        try:
+            async with aclosing(engine.generate(request)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._busy[engine] -= 1
+            if self._busy[engine] == 0:
+                del self._busy[engine]
+                if engine in self._retiring:
+                    self._retiring.discard(engine)
+                    await engine.close()
+
+    async def load(self, version: str, path: Path) -> None:
+        """Make `version` servable (a no-op when it already is, with the same file)."""
+        async with self._lock:
+            if self._paths.get(version) == path and version in self._engines:
+                return
+            if self._standby and self._standby[0] == version:
+                self._engines[version] = self._standby[1]
+                self._standby = None
+            else:
+                engine = self._make(path, self._executor)
+                await engine.start()
+                self._engines[version] = engine
+            self._paths[version] = path
+            log.info("loaded %s from %s", version, path)
+
+    async def release(self, version: str) -> None:
+        """Stop sending requests to `version`; it becomes the standby."""
+        async with self._lock:
+            engine = self._engines.pop(version, None)
+            self._paths.pop(version, None)
+            if engine is None or version == self.base_version:
+                if engine is not None:  # v0 always stays loaded
+                    self._engines[version] = engine
+                    self._paths[version] = engine.path
+                return
+            old, self._standby = self._standby, (version, engine)
+            if old is not None:
+                await self._retire(old[1])
+
+    async def _retire(self, engine: LlamaCppBackend) -> None:
+        if self._busy.get(engine):
+            self._retiring.add(engine)  # freed by its last request
+        else:
+            await engine.close()
+
+
+async def idle(engines: VersionedEngines) -> None:
+    """Wait until no request is on any engine (tests and benchmarks use it)."""
+    while engines.queue_depth():
+        await asyncio.sleep(0.01)

@@ -1,0 +1,109 @@
+"""Keeps a serving gateway in step with the registry: the hot swap.
+
+`loragate retrain`, `models promote` and `rollback` only change rows in the store; every
+gateway watches the newest deployment id (a cheap query, four times a second) and, when it
+moves, loads the versions the registry now names, switches the router's table in one
+assignment, and releases the versions no longer named (their requests finish first). A
+version that fails to load is marked `failed` with the reason, and the table stays as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from gateway.backends.versions import VersionedEngines
+from gateway.errors import LoragateError
+from gateway.router import Lane, Router
+from gateway.store import Store
+
+log = logging.getLogger("loragate")
+
+
+class Rollout:
+    def __init__(
+        self,
+        engines: VersionedEngines,
+        router: Router,
+        *,
+        home: Path,
+        store_url: str | None = None,
+        interval: float = 0.25,
+    ) -> None:
+        self.engines = engines
+        self.router = router
+        self.home = home
+        self.store_url = store_url
+        self.interval = interval
+        self.generation = -1
+        self._registry = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Register the served base as v0 (once), apply the current table, then watch."""
+        try:
+            await self._sync_if_changed()
+        except LoragateError as exc:
+            log.warning("model versions not read (serving the base model): %s", exc.message)
+        self._task = asyncio.create_task(self._watch(), name="loragate-rollout")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._registry is not None:
+            self._registry.store.close()
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        from trainer.registry import Registry
+
+        if self._registry is None:
+            target = self.store_url or self.home / "store.db"
+            self.home.mkdir(parents=True, exist_ok=True)
+            registry = Registry(Store(target), self.home)
+            registry.ensure_base(self.engines.path, self.engines.name)
+            self._registry = registry
+        return self._registry
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._sync_if_changed()
+            except LoragateError as exc:
+                log.warning("model versions not read: %s", exc.message)
+            except Exception:
+                log.exception("applying the model versions failed")
+
+    async def _sync_if_changed(self) -> None:
+        registry = await asyncio.to_thread(self._open)
+        generation = await asyncio.to_thread(registry.generation)
+        if generation == self.generation:
+            return
+        routing = await asyncio.to_thread(registry.routing, self.engines.name)
+        lanes: dict[str, Lane] = {}
+        for workload, slot in routing.items():
+            candidate = slot.candidate
+            if candidate is not None and not await self._load(registry, candidate, workload):
+                candidate = None
+            active = slot.active
+            if not await self._load(registry, active, workload):
+                return  # marked failed: the next generation brings the table without it
+            lanes[workload] = Lane(active.name, candidate.name if candidate else None)
+        self.router.update(lanes)
+        self.generation = generation
+        for version in self.engines.loaded() - self.router.versions():
+            await self.engines.release(version)
+
+    async def _load(self, registry, version, workload: str) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            await self.engines.load(version.name, version.gguf)
+            return True
+        except LoragateError as exc:
+            reason = f"could not be loaded: {exc.message}"
+            log.error("%s %s", version.name, reason)
+            await asyncio.to_thread(registry.set_state, version.name, workload, "failed", reason)
+            return False

@@ -1,0 +1,83 @@
+"""Which model version answers a request, per workload.
+
+The table comes from the registry (`trainer/registry.py`): per workload an active version and
+at most one candidate. Until measured routing exists, a candidate takes a fixed canary share
+of its workload's traffic; each choice is returned with its probability, which the recorder
+keeps as the interaction's propensity. A request pinned to a version (`model@vN`, or the
+`X-Loragate-Model-Version` header) skips the choice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from gateway.errors import ModelNotFound
+
+ALL = "*"
+PIN_HEADER = "x-loragate-model-version"
+
+
+@dataclass(frozen=True)
+class Choice:
+    version: str
+    propensity: float
+
+
+@dataclass(frozen=True)
+class Lane:
+    """What serves one workload, by version name."""
+
+    active: str
+    candidate: str | None = None
+
+
+class Router:
+    def __init__(self, base: str, *, canary_share: float = 0.1, seed: int | None = None) -> None:
+        self.base = base
+        self.canary_share = canary_share
+        self._lanes: dict[str, Lane] = {}
+        self._random = random.Random(seed)
+
+    @property
+    def base_version(self) -> str:
+        return f"{self.base}@v0"
+
+    def update(self, lanes: dict[str, Lane]) -> None:
+        """Swap the whole table at once: the next choice sees only the new one."""
+        self._lanes = dict(lanes)
+
+    def lanes(self) -> dict[str, Lane]:
+        return dict(self._lanes)
+
+    def versions(self) -> set[str]:
+        """Every version that may be chosen or pinned right now."""
+        names = {self.base_version}
+        for lane in self._lanes.values():
+            names.add(lane.active)
+            if lane.candidate:
+                names.add(lane.candidate)
+        return names
+
+    def choose(self, workload: str, pinned: str | None = None) -> Choice:
+        if pinned:
+            if pinned not in self.versions():
+                raise ModelNotFound(
+                    f"model version {pinned!r} is not served; served: "
+                    f"{', '.join(sorted(self.versions()))}",
+                    param="model",
+                )
+            return Choice(pinned, 1.0)
+        lane = self._lanes.get(workload) or self._lanes.get(ALL)
+        if lane is None:
+            return Choice(self.base_version, 1.0)
+        if lane.candidate is None:
+            return Choice(lane.active, 1.0)
+        share = self.canary_share
+        if self._random.random() < share:
+            return Choice(lane.candidate, share)
+        return Choice(lane.active, 1.0 - share)
+
+    def active_version(self, workload: str = ALL) -> str:
+        lane = self._lanes.get(workload) or self._lanes.get(ALL)
+        return lane.active if lane else self.base_version

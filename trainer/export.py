@@ -1,0 +1,222 @@
+"""A trained adapter → the GGUF files a llama.cpp engine serves, each checked before use.
+
+    merged/            base + adapter merged (transient, fp32 safetensors)
+    model-f16.gguf     llama.cpp's convert_hf_to_gguf.py (kept only when asked)
+    model-Q4_K_M.gguf  quantized by llama_model_quantize: what is served
+    adapter.gguf       convert_lora_to_gguf.py --base: the bare LoRA (a few MB) for engines
+                       that apply adapters at load (`Llama(lora_path=...)`)
+    adapter/           the PEFT adapter, for runtime-LoRA servers (vLLM) and further training
+
+Quantization types whose blocks are 256 wide (the K-quants) fall back per tensor where a row
+is not a multiple of 256 (SmolLM2's 576-wide layers); llama.cpp does this itself and the file
+type stays the one asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import LoragateError
+from trainer import converters
+
+QUANT_TYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q8_0": 7, "F16": 1}
+PROBE_TEXT = (
+    "def área(r: float) -> float:\n    return 3.14159 * r ** 2  # π r², 日本語 🙂\n"
+    "<|im_start|>user\nHello,   world!\t\"quoted\" {'k': [1, 2]}<|im_end|>\n"
+)
+PROBE_MESSAGES = [{"role": "user", "content": "What is the capital of France? Answer briefly."}]
+
+
+class ExportError(LoragateError):
+    """An artifact could not be made, or failed its checks."""
+
+
+@dataclass
+class Artifacts:
+    folder: Path
+    gguf: Path
+    adapter_gguf: Path
+    peft: Path
+    quant: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+def export(
+    adapter: Path,
+    base_dir: Path,
+    out: Path,
+    *,
+    home: Path,
+    reference_gguf: Path | None = None,
+    quant: str = "Q4_K_M",
+    keep_f16: bool = False,
+    say: Any = None,
+) -> Artifacts:
+    """Merge, convert, quantize and check; `reference_gguf` (the served base) is what the
+    tokenizer must agree with."""
+    if quant not in QUANT_TYPES:
+        raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    scripts = converters.converter_dir(home)
+    out.mkdir(parents=True, exist_ok=True)
+    art = Artifacts(out, out / f"model-{quant}.gguf", out / "adapter.gguf", out / "adapter", quant)
+    f16 = out / "model-f16.gguf"
+    merged = out / "merged"
+    try:
+        with _timed(art, "merge", say):
+            merge(adapter, base_dir, merged)
+            shutil.copytree(adapter, art.peft, dirs_exist_ok=True)
+        with _timed(art, "convert", say):
+            converters.run_script(
+                scripts,
+                "convert_hf_to_gguf.py",
+                [str(merged), "--outfile", str(f16), "--outtype", "f16"],
+                what="convert_hf_to_gguf",
+            )
+        with _timed(art, "quantize", say):
+            if quant == "F16":
+                shutil.copyfile(f16, art.gguf)
+            else:
+                art.checks["fallback_tensors"] = quantize(f16, art.gguf, quant)
+        with _timed(art, "convert adapter", say):
+            converters.run_script(
+                scripts,
+                "convert_lora_to_gguf.py",
+                [
+                    "--base",
+                    str(base_dir),
+                    "--outfile",
+                    str(art.adapter_gguf),
+                    "--outtype",
+                    "f16",
+                    str(adapter),
+                ],
+                what="convert_lora_to_gguf",
+            )
+    finally:
+        shutil.rmtree(merged, ignore_errors=True)
+        if not keep_f16 and quant != "F16":
+            f16.unlink(missing_ok=True)
+    with _timed(art, "checks", say):
+        art.checks.update(check(art.gguf, reference_gguf, lora=None))
+        if reference_gguf is not None:
+            art.checks["adapter"] = check(reference_gguf, None, lora=art.adapter_gguf)["answer"]
+    return art
+
+
+class _timed:
+    def __init__(self, art: Artifacts, stage: str, say: Any) -> None:
+        self.art, self.stage, self.say = art, stage, say
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+        self.say(f"export: {self.stage} ...")
+
+    def __exit__(self, *exc: object) -> None:
+        self.art.seconds[self.stage] = round(time.perf_counter() - self.started, 2)
+
+
+def merge(adapter: Path, base_dir: Path, target: Path) -> None:
+    """The base with the adapter folded into its weights, saved as a Hugging Face folder."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    merged.save_pretrained(target)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(target)
+
+
+def quantize(source: Path, target: Path, quant: str, threads: int | None = None) -> int:
+    """Quantize `source` into `target`; returns how many tensors fell back to another type."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[quant]
+    params.nthread = threads or 0
+    partial = target.with_suffix(".partial")
+    log: list[str] = []
+    level = _logger.logger.level
+    _logger.set_verbose(True)  # every line, into `log`: the reason of a failure is among them
+    try:
+        with _captured_stderr(log):
+            code = llama_cpp.llama_model_quantize(
+                str(source).encode(), str(partial).encode(), params
+            )
+    finally:
+        _logger.logger.setLevel(level)
+    if code != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        last = next((line for line in reversed(log) if "failed" in line), (log or [""])[-1])
+        last = last.rpartition("failed to quantize:")[2].strip()
+        raise ExportError(f"llama.cpp could not quantize {source.name} to {quant}: {last}")
+    partial.replace(target)
+    return sum("falling back" in line for line in log)
+
+
+@contextmanager
+def _captured_stderr(lines: list[str]) -> Iterator[None]:
+    """The lines C code writes to file descriptor 2 meanwhile go to `lines` instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            lines.extend(log.read().splitlines())
+
+
+def check(gguf: Path, reference: Path | None, *, lora: Path | None) -> dict[str, Any]:
+    """The file loads in llama.cpp, tokenizes the probe text exactly as `reference` does
+    (and decodes it back), and answers the probe prompt with some text."""
+    from llama_cpp import Llama
+
+    try:
+        llm = Llama(
+            model_path=str(gguf),
+            lora_path=str(lora) if lora else None,
+            n_ctx=512,
+            n_threads=1,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise ExportError(f"{(lora or gguf).name} does not load in llama.cpp: {exc}") from exc
+    try:
+        ids = llm.tokenize(PROBE_TEXT.encode(), add_bos=False, special=True)
+        if reference is not None and lora is None:
+            ref = Llama(model_path=str(reference), vocab_only=True, verbose=False)
+            try:
+                expected = ref.tokenize(PROBE_TEXT.encode(), add_bos=False, special=True)
+            finally:
+                ref.close()
+            if ids != expected:
+                raise ExportError(
+                    f"{gguf.name} tokenizes the probe text differently from the base "
+                    f"({len(ids)} vs {len(expected)} tokens); the export is not used"
+                )
+        if llm.detokenize(ids, special=True).decode("utf-8", "replace") != PROBE_TEXT:
+            raise ExportError(f"{gguf.name} does not decode the probe text back to itself")
+        reply = llm.create_chat_completion(PROBE_MESSAGES, max_tokens=24, temperature=0.0)
+        answer = reply["choices"][0]["message"].get("content") or ""
+        if not answer.strip():
+            raise ExportError(f"{(lora or gguf).name} answered the probe prompt with nothing")
+        return {"loads": True, "tokenizer_round_trip": True, "answer": answer.strip()}
+    finally:
+        llm.close()
