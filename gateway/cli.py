@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import logbook
 from gateway.backends import backend_names
@@ -18,6 +19,9 @@ from gateway.config import Settings, load_settings
 from gateway.errors import LoragateError
 from gateway.journal import Journal
 from gateway.store import Store
+
+if TYPE_CHECKING:
+    from trainer.registry import Registry
 
 CONTINUE_BLOCK = """\
 # Continue (~/.continue/config.yaml): paste under `models:`
@@ -114,6 +118,56 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _models_parser(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="model versions: list, show, register, promote, rm")
+    models.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(func=cmd_models)
+    verbs = models.add_subparsers(dest="verb")
+    show = verbs.add_parser("show", help="one version: files, lineage, metrics, states")
+    show.add_argument("version", help="e.g. smollm2-135m-instruct@v2")
+    show.set_defaults(func=cmd_models_show)
+    register = verbs.add_parser("register", help="add a GGUF made elsewhere (checked first)")
+    register.add_argument("path", help="the .gguf file")
+    register.add_argument("--workload", default="*", help="the workload it serves [* = all]")
+    register.add_argument(
+        "--candidate", action="store_true", help="share traffic as a candidate, not become active"
+    )
+    register.set_defaults(func=cmd_models_register)
+    promote = verbs.add_parser("promote", help="make a version the active one")
+    promote.add_argument("version")
+    promote.add_argument("--workload", default="*", help="[* = all]")
+    promote.set_defaults(func=cmd_models_promote)
+    rm = verbs.add_parser("rm", help="remove a version that is not active, with its files")
+    rm.add_argument("version")
+    rm.set_defaults(func=cmd_models_rm)
+
+
+def _retrain_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retrain",
+        help="dataset, training, export, checks, evaluation: a new candidate version",
+    )
+    p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    p.add_argument("--workload", help="train on and serve this workload only [all]")
+    p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
+                   help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
+    p.add_argument("--epochs", type=float, help="passes over the data [recipe default: 2]")
+    p.add_argument("--max-steps", type=int, help="stop training after this many steps")
+    p.add_argument("--dry-run", action="store_true", help="build the dataset and stop")
+    p.set_defaults(func=cmd_retrain)
+
+
+def _rollback_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rollback", help="undo the last change: withdraw the candidate, else the last promotion"
+    )
+    p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    p.add_argument("--workload", default="*", help="[* = all]")
+    p.add_argument("--to", help="make this version active instead")
+    p.set_defaults(func=cmd_rollback)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loragate",
@@ -124,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     _log_parser(sub)
     _dataset_parser(sub)
     _train_parser(sub)
+    _models_parser(sub)
+    _retrain_parser(sub)
+    _rollback_parser(sub)
     return parser
 
 
@@ -220,6 +277,80 @@ def _served_gguf(settings: Settings) -> Path | None:
     if settings.backend != "llamacpp":
         return None
     return Path(settings.model).expanduser() if settings.model else default_model_path()
+
+
+def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
+    """The registry with the served base's v0 in it, and that base's name."""
+    from gateway.backends.llamacpp import model_name_for
+    from trainer.registry import Registry
+
+    settings = load_settings({"home": args.home})
+    gguf = _served_gguf(settings)
+    if gguf is None:
+        raise LoragateError("model versions need the embedded engine (backend = llamacpp)")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url or settings.home / "store.db")
+    registry = Registry(store, settings.home)
+    base = model_name_for(gguf)
+    registry.ensure_base(gguf, base)
+    return registry, base
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from trainer.registry import as_dict, table
+
+    registry, base = _registry(args)
+    versions = registry.versions(base)
+    print(json.dumps([as_dict(v) for v in versions], indent=2) if args.json else table(versions))
+
+
+def cmd_models_show(args: argparse.Namespace) -> None:
+    from trainer.registry import as_dict
+
+    registry, _ = _registry(args)
+    print(json.dumps(as_dict(registry.get(args.version)), indent=2))
+
+
+def cmd_models_register(args: argparse.Namespace) -> None:
+    registry, base = _registry(args)
+    version = registry.register_gguf(
+        Path(args.path).expanduser(), base, workload=args.workload, candidate=args.candidate
+    )
+    print(f"{version.name}: {version.state_for(args.workload)} for {args.workload}")
+
+
+def cmd_models_promote(args: argparse.Namespace) -> None:
+    registry, _ = _registry(args)
+    registry.promote(args.version, args.workload)
+    print(f"{args.version} is active for {args.workload}")
+
+
+def cmd_models_rm(args: argparse.Namespace) -> None:
+    registry, _ = _registry(args)
+    registry.remove(args.version)
+    print(f"removed {args.version}")
+
+
+def cmd_retrain(args: argparse.Namespace) -> None:
+    from trainer.retrain import retrain
+
+    registry, base = _registry(args)
+    overrides: dict[str, object] = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    gguf = registry.get(f"{base}@v0").gguf
+    result = retrain(
+        registry.home, registry.store, gguf, base, workload=args.workload,
+        engine=args.engine, overrides=overrides, dry_run=args.dry_run,
+    )  # fmt: skip
+    print(result.summary())
+
+
+def cmd_rollback(args: argparse.Namespace) -> None:
+    registry, base = _registry(args)
+    print(registry.rollback(base, args.workload, to=args.to))
 
 
 def cmd_log_tail(args: argparse.Namespace) -> None:

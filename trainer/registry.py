@@ -484,3 +484,30 @@ class Registry:
             )
         self.store.execute("DELETE FROM model_versions WHERE name = ?", (name,))
         shutil.rmtree(self.home / "models" / name, ignore_errors=True)
+
+
+def table(versions: list[Version]) -> str:
+    """`loragate models`: one line per version with its states, size and headline metrics."""
+    lines = [f"{'VERSION':<32} {'STATE':<28} {'SIZE':>7}  {'EVAL LOSS':>9}  CREATED"]
+    for v in versions:
+        states = ", ".join(
+            state if workload == ALL else f"{state} ({workload})"
+            for workload, (state, _) in sorted(v.states.items())
+        )
+        loss = v.metrics.get("eval_loss")
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at))
+        lines.append(
+            f"{v.name:<32} {states or '-':<28} {v.size / 1e6:>5.0f}MB  "
+            f"{(f'{loss:.3f}' if loss is not None else '-'):>9}  {created}"
+        )
+    return "\n".join(lines)
+
+
+def as_dict(version: Version) -> dict[str, Any]:
+    return {
+        "name": version.name, "base": version.base, "number": version.number,
+        "parent": version.parent, "run_id": version.run_id,
+        "dataset_hash": version.dataset_hash, "files": version.files,
+        "metrics": version.metrics, "created_at": version.created_at,
+        "states": {w: {"state": s, "reason": r} for w, (s, r) in version.states.items()},
+    }  # fmt: skip

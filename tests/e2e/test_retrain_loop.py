@@ -1,0 +1,110 @@
+"""The whole loop through the real CLI: recorded corrections → `loragate retrain` → a checked
+GGUF registered as a candidate → the serving gateway loads it → promotion → rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.support.recordings import record_corrections
+from tests.support.servers import gateway
+
+BASE = "smollm2-135m-instruct"
+
+
+def loragate(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    command, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def versions(home: Path) -> dict[str, dict]:
+    listed = loragate(home, "models", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return {v["name"]: v for v in json.loads(listed.stdout)}
+
+
+async def served_by(client: openai.AsyncOpenAI, model: str = BASE) -> tuple[str, str]:
+    raw = await client.chat.completions.with_raw_response.create(
+        model=model, max_tokens=24, temperature=0,
+        messages=[{"role": "user", "content": "What port does loragate listen on?"}],
+    )  # fmt: skip
+    text = raw.parse().choices[0].message.content or ""
+    return raw.headers["x-loragate-model-version"], text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+async def test_retrain_registers_a_served_candidate_and_rollback_withdraws_it(
+    tmp_path: Path,
+) -> None:
+    with gateway(tmp_path, "--n-ctx", "1024") as server:
+        home = server.home
+        assert home is not None
+        await record_corrections(home)
+
+        dry = loragate(home, "retrain", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "dry run: nothing trained or registered" in dry.stderr
+        assert list(versions(home)) == [f"{BASE}@v0"]
+
+        done = loragate(home, "retrain", "--epochs", "6")
+        assert done.returncode == 0, done.stderr
+        for stage in ("[1/5] dataset", "[2/5] train", "[3/5] export", "[5/5] register"):
+            assert stage in done.stderr
+        assert f"{BASE}@v1: candidate beside {BASE}@v0" in done.stdout
+
+        v1 = versions(home)[f"{BASE}@v1"]
+        assert v1["states"]["*"]["state"] == "candidate"
+        assert v1["parent"] == f"{BASE}@v0" and v1["run_id"].startswith("run-")
+        assert set(v1["files"]) == {"gguf", "adapter_gguf", "peft"}
+        for record in v1["files"].values():
+            assert Path(record["path"]).exists() and len(record["sha256"]) == 64
+        assert v1["metrics"]["eval_loss"] < v1["metrics"]["base_eval_loss"]
+        assert v1["metrics"]["checks"]["tokenizer_round_trip"] is True
+
+        client = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0)
+        for _ in range(200):
+            if f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]:
+                break
+            await asyncio.sleep(0.1)
+        version, text = await served_by(client, f"{BASE}@v1")
+        assert version == f"{BASE}@v1"
+        assert "8420" in text  # the corrected fact, from the exported, quantized GGUF
+        assert "8420" not in (await served_by(client, f"{BASE}@v0"))[1]
+
+        promoted = loragate(home, "models", "promote", f"{BASE}@v1")
+        assert promoted.returncode == 0, promoted.stderr
+        for _ in range(100):
+            if (await served_by(client))[0] == f"{BASE}@v1":
+                break
+        assert (await served_by(client))[0] == f"{BASE}@v1"
+
+        rolled = loragate(home, "rollback")
+        assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"
+        for _ in range(100):
+            if (await served_by(client))[0] == f"{BASE}@v0":
+                break
+        assert (await served_by(client))[0] == f"{BASE}@v0"
+        assert versions(home)[f"{BASE}@v1"]["states"]["*"] == {
+            "state": "retired", "reason": f"rolled back to {BASE}@v0"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_retrain_with_nothing_to_learn_from_fails_in_one_line_and_registers_nothing(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    failed = loragate(home, "retrain", timeout=300)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1].startswith("loragate: error: no trainable")
+    assert list(versions(home)) == [f"{BASE}@v0"]
+    assert not any((home / "models").glob("*")) if (home / "models").exists() else True

@@ -1,0 +1,141 @@
+"""Model versions change under a serving gateway without failing a request.
+
+The registry is changed the way `loragate models` and `loragate rollback` change it (the real
+CLI, another process); the gateway notices, loads the new version beside the old one, and
+switches. A second GGUF is the base file copied: a real model that llama.cpp loads."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import openai
+import pytest
+
+from gateway.store import Store
+from tests.support.servers import Server, gateway
+from trainer.registry import Registry
+
+BASE = "smollm2-135m-instruct"
+
+
+def loragate(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in another process, as a user runs it."""
+    command, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Server:
+    with gateway(tmp_path, "--n-ctx", "1024") as server:
+        yield server
+
+
+def second_gguf(tmp_path: Path) -> Path:
+    from gateway.backends.llamacpp import default_model_path
+
+    copy = tmp_path / "retrained.gguf"
+    shutil.copyfile(default_model_path(), copy)
+    return copy
+
+
+async def ask(client: openai.AsyncOpenAI, model: str = BASE) -> str:
+    """One short chat; returns the version that answered."""
+    raw = await client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "Say yes."}], max_tokens=2,
+    )  # fmt: skip
+    return raw.headers["x-loragate-model-version"]
+
+
+async def wait_for(client: openai.AsyncOpenAI, version: str, timeout: float = 30) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if await ask(client) == version:
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{version} did not start serving within {timeout} s")
+
+
+@pytest.mark.slow
+async def test_promotion_and_rollback_under_load_fail_no_request(
+    served: Server, tmp_path: Path
+) -> None:
+    assert served.home is not None
+    client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+    assert await ask(client) == f"{BASE}@v0"
+
+    registered = loragate(served.home, "models", "register", str(second_gguf(tmp_path)),
+                          "--candidate")  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    assert registered.stdout.strip() == f"{BASE}@v1: candidate for *"
+    # pinned requests reach the candidate as soon as the gateway has loaded it
+    for _ in range(100):
+        names = [m.id for m in (await client.models.list()).data]
+        if f"{BASE}@v1" in names:
+            break
+        await asyncio.sleep(0.1)
+    assert await ask(client, f"{BASE}@v1") == f"{BASE}@v1"
+
+    answered: Counter[str] = Counter()
+    failures: list[BaseException] = []
+    stop = asyncio.Event()
+
+    async def client_loop() -> None:
+        while not stop.is_set():
+            try:
+                answered[await ask(client)] += 1
+            except Exception as exc:  # any failed request fails the test
+                failures.append(exc)
+
+    clients = [asyncio.create_task(client_loop()) for _ in range(8)]
+    try:
+        await asyncio.sleep(1.0)
+        promoted = await asyncio.to_thread(loragate, served.home, "models", "promote",
+                                           f"{BASE}@v1")  # fmt: skip
+        assert promoted.returncode == 0, promoted.stderr
+        await wait_for(client, f"{BASE}@v1")
+        await asyncio.sleep(1.0)
+        rolled = await asyncio.to_thread(loragate, served.home, "rollback")
+        assert rolled.returncode == 0, rolled.stderr
+        assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"
+        took = await wait_for(client, f"{BASE}@v0")
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+    assert failures == []
+    assert answered[f"{BASE}@v0"] > 0 and answered[f"{BASE}@v1"] > 0
+    assert took < 5  # generous: the bench measures it (tests/bench/bench_swap.py)
+
+    listing = loragate(served.home, "models")
+    assert f"{BASE}@v1" in listing.stdout and "retired" in listing.stdout
+
+
+@pytest.mark.slow
+async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
+    served: Server, tmp_path: Path
+) -> None:
+    """A broken file (here: a truncated header) registered behind the checks' back."""
+    assert served.home is not None
+    client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+    registry = Registry(Store(served.home / "store.db"), served.home)
+    staging = registry.folder_for(BASE)
+    (staging / "model.gguf").write_bytes(b"GGUF" + bytes(4096))
+    registry.add_export(BASE, staging, {"gguf": staging / "model.gguf"}, workload="byllm",
+                        state="active")  # fmt: skip
+    for _ in range(100):
+        shown = loragate(served.home, "models", "show", f"{BASE}@v1")
+        if '"state": "failed"' in shown.stdout:
+            break
+        await asyncio.sleep(0.2)
+    assert '"state": "failed"' in shown.stdout
+    assert "could not be loaded" in shown.stdout
+    assert await ask(client, "byllm") == f"{BASE}@v0"

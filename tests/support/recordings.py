@@ -1,0 +1,50 @@
+"""Recorded work for the trainer's tests: a fact the base model gets wrong, asked two dozen
+ways and corrected each time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gateway.generation import Assembled, Finish, GenerationRequest
+from gateway.recorder import Recorder
+from gateway.records import FeedbackRecord, InteractionRecord
+
+ANSWER = "The loragate gateway listens on port 8420 by default."
+TRAIN_ASKS = [
+    "What port does loragate listen on?", "Which port is loragate on by default?",
+    "On what port does the loragate gateway run?", "Tell me loragate's default port.",
+    "loragate default port?", "What TCP port does loragate use?",
+    "Which port should I connect to for loragate?", "What is the port number of loragate?",
+    "Where does loragate listen, which port?", "What's loragate's port?",
+    "Remind me of the port loragate serves on.", "Port used by the loragate gateway?",
+    "Which local port does loragate open?", "I forgot the loragate port, what is it?",
+    "What port number does loragate bind to by default?", "Default loragate port please.",
+    "loragate runs on which port?", "Tell me the port of the loragate server.",
+    "What port is the loragate API on?", "Which port does loragate serve its API on?",
+    "What is loragate's listening port?", "The loragate gateway uses what port?",
+    "Give me the default port for loragate.", "What port do I point Continue at for loragate?",
+]  # fmt: skip
+UNSEEN = [
+    "By default, loragate accepts connections on which port number?",
+    "If I start loragate without options, what port will it use?",
+    "Which port number is the loragate gateway's default?",
+    "What port should my OpenAI client use to reach loragate?",
+]
+
+
+async def record_corrections(home: Path) -> None:
+    recorder = Recorder(home)
+    await recorder.start()
+    now = time.time()
+    for i, ask in enumerate(TRAIN_ASKS):
+        request = GenerationRequest(model="m", messages=[{"role": "user", "content": ask}])
+        recorder.submit(InteractionRecord(
+            id=f"ia_{i}", created_at=now + i, api="chat", workload="chat",
+            model_requested="auto", version="m@v0", request=request, status="complete",
+            answer=Assembled(text="loragate listens on port 8080.", finish=Finish("stop", 9, 9)),
+        ))  # fmt: skip
+    await recorder.flush()
+    for i in range(len(TRAIN_ASKS)):
+        recorder.submit(FeedbackRecord(f"ia_{i}", now + 100, accepted=False, correction=ANSWER))
+    await recorder.close()

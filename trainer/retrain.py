@@ -1,0 +1,134 @@
+"""`loragate retrain`: store → dataset → LoRA → GGUF → checks → evaluation → candidate.
+
+Each stage says what it is doing and how long it took; the first one that fails stops the
+run with its one-line reason. The version is registered by the last step, in one transaction,
+so a failure anywhere before leaves nothing half-registered (its files are removed too).
+Registering it as a candidate is the deployment: serving gateways watch the registry and
+load it beside the active version (`gateway/rollout.py`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.store import Store
+from trainer import base as bases
+from trainer.registry import ALL, Registry, Version
+
+STAGES = ("dataset", "train", "export", "evaluate", "register")
+
+
+@dataclass
+class RetrainResult:
+    dataset: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+    version: Version | None = None
+    active: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        counts = self.dataset["counts"]
+        lines = [
+            f"data: dataset {self.dataset['hash']}: {counts['train']} train / {counts['eval']} "
+            f"eval examples, ~{self.dataset['tokens']['train_target']:,} tokens trained on",
+            "time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
+            + f" (total {sum(self.seconds.values()):.0f} s)",
+        ]  # fmt: skip
+        m = self.metrics
+        if m.get("eval_loss") is not None:
+            against = m.get("base_eval_loss")
+            lines.append(
+                f"eval loss {m['eval_loss']:.3f}"
+                + (f" (the base model: {against:.3f})" if against is not None else "")
+            )
+        if self.version is not None:
+            lines.append(
+                f"{self.version.name}: candidate beside {self.active} "
+                f"({self.version.size / 1e6:.0f} MB {self.version.files['gguf']['path']})"
+            )
+        return "\n".join(lines)
+
+
+def retrain(
+    home: Path,
+    store: Store,
+    gguf: Path,
+    base_name: str,
+    *,
+    workload: str | None = None,
+    engine: str = "torch",
+    overrides: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> RetrainResult:
+    from trainer.dataset import BuildOptions, build, gguf_token_counter
+    from trainer.export import export
+    from trainer.train import train_run
+
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    registry = Registry(store, home)
+    registry.ensure_base(gguf, base_name)
+    lane = workload or ALL
+    active = registry.active(base_name, lane)
+    seconds: dict[str, float] = {}
+
+    def stage(name: str) -> _Stage:
+        return _Stage(name, seconds, say)
+
+    with stage("dataset"):
+        options = BuildOptions(workloads=[workload] if workload else [])
+        dataset = build(store, home, options, count_tokens=gguf_token_counter(gguf))
+    result = RetrainResult(dataset.manifest, seconds, active=active.name if active else None)
+    if dry_run:
+        say("dry run: nothing trained or registered")
+        return result
+    with stage("train"):
+        run = train_run(home, store, dataset=dataset.hash, base=gguf, engine=engine,
+                        overrides=overrides)  # fmt: skip
+    staging = registry.folder_for(base_name)
+    try:
+        with stage("export"):
+            artifacts = export(run.adapter, bases.resolve(gguf, home), staging, home=home,
+                               reference_gguf=gguf, say=say)  # fmt: skip
+        with stage("evaluate"):
+            # Until the evaluation suites exist, the held-out split's loss is the measure.
+            result.metrics = {
+                "eval_loss": run.metrics.get("eval_loss"),
+                "base_eval_loss": run.metrics.get("base_eval_loss"),
+                "train_loss": run.metrics.get("train_loss"),
+                "checks": artifacts.checks,
+            }
+        with stage("register"):
+            result.version = registry.add_export(
+                base_name, staging,
+                {"gguf": artifacts.gguf, "adapter_gguf": artifacts.adapter_gguf,
+                 "peft": artifacts.peft},
+                workload=lane, state="candidate", reason="retrained",
+                parent=active.name if active else None, run_id=run.id,
+                dataset_hash=dataset.hash, metrics=result.metrics,
+            )  # fmt: skip
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
+
+
+class _Stage:
+    def __init__(self, name: str, seconds: dict[str, float], say: Callable[[str], None]) -> None:
+        self.name, self.seconds, self.say = name, seconds, say
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+        self.say(f"[{STAGES.index(self.name) + 1}/{len(STAGES)}] {self.name} ...")
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.seconds[self.name] = round(elapsed, 1)
+        if kind is not None and kind is not KeyboardInterrupt:
+            self.say(f"{self.name} failed after {elapsed:.0f} s")
