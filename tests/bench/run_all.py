@@ -15,6 +15,8 @@ RUNS = [
     ["bench_dataset.py"],
     ["bench_train.py", "throughput"],
     ["bench_train.py", "prefix"],
+    ["bench_swap.py"],
+    ["bench_retrain.py"],
 ]
 
 if __name__ == "__main__":
