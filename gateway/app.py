@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,13 +16,16 @@ from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
 from gateway.backends.versions import VersionedEngines
 from gateway.catalog import Catalog
-from gateway.config import Settings
+from gateway.config import Settings, parse_duration
 from gateway.errors import UpstreamError
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.recorder import Recorder
 from gateway.rollout import Rollout
 from gateway.router import Router
 from gateway.service import Service
+
+if TYPE_CHECKING:
+    from trainer.schedule import Scheduler
 
 
 def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
@@ -54,11 +58,17 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             logging.getLogger("loragate").warning("%s", exc.message)
         if rollout is not None:
             await rollout.start()
+        scheduler = _scheduler(settings) if rollout is not None else None
+        if scheduler is not None:
+            scheduler.start()
+        app.state.scheduler = scheduler
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            if scheduler is not None:
+                await scheduler.close()
             if rollout is not None:
                 await rollout.close()
             await backend.close()
@@ -91,3 +101,17 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         api_key=settings.api_key,
     )
     return app
+
+
+def _scheduler(settings: Settings) -> Scheduler | None:
+    """Scheduled retraining, when `retrain_every` is set."""
+    if not settings.retrain_every:
+        return None
+    from trainer.schedule import Scheduler
+
+    return Scheduler(
+        settings.home,
+        settings.store_url,
+        every=parse_duration(settings.retrain_every),
+        min_new=settings.retrain_min_new_examples,
+    )

@@ -6,16 +6,27 @@ The resulting `Settings` object is passed down explicitly; nothing reads the env
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.errors import ConfigError
 
 BackendName = Literal["llamacpp", "ollama", "openai"]
 ENV_PREFIX = "LORAGATE_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """`30m`, `12h`, `7d`, `1w` → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 12h, 7d or 1w")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
 class Settings(BaseModel):
@@ -55,9 +66,22 @@ class Settings(BaseModel):
     canary_share: float = Field(
         0.1, ge=0, le=0.5, description="Share of a workload's requests its candidate answers."
     )
+    retrain_every: str | None = Field(
+        None, description="Retrain from serve this often (30m, 12h, 7d, 1w); None = never."
+    )
+    retrain_min_new_examples: int = Field(
+        50, ge=1, description="Judged interactions since the last retrain that make one due."
+    )
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )
+
+    @field_validator("retrain_every")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
 
     @property
     def skipped_workloads(self) -> frozenset[str]:

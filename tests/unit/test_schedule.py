@@ -1,0 +1,88 @@
+"""Scheduled retraining: when it is due, and that it runs beside serving, one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from gateway.generation import Assembled, Finish, GenerationRequest
+from gateway.recorder import Recorder
+from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.store import Store
+from tests.support.databases import Database
+from trainer.schedule import Scheduler, due
+
+DAY = 86400.0
+
+
+async def record(db: Database, n: int, judged: int, at: float) -> None:
+    recorder = Recorder(db.home, store_url=db.url)
+    await recorder.start()
+    for i in range(n):
+        request = GenerationRequest(model="m", messages=[{"role": "user", "content": f"q{i}"}])
+        recorder.submit(InteractionRecord(
+            id=f"ia_{at}_{i}", created_at=at + i, api="chat", workload="chat",
+            model_requested="m", version="m@v0", request=request, status="complete",
+            answer=Assembled(text="a", finish=Finish("stop", 1, 1)),
+        ))  # fmt: skip
+    await recorder.flush()
+    for i in range(judged):
+        recorder.submit(FeedbackRecord(f"ia_{at}_{i}", at + n, accepted=True))
+    await recorder.close()
+
+
+def add_run(store: Store, at: float) -> None:
+    store.execute(
+        "INSERT INTO training_runs (id, created_at, dataset_hash, base, engine, recipe, status, "
+        "path) VALUES (?, ?, 'h', 'b', 'torch', '{}', 'completed', '/x')",
+        (f"run-{at}", at),
+    )
+
+
+async def test_due_needs_time_since_the_last_run_and_enough_judged_work(db: Database) -> None:
+    now = time.time()
+    await record(db, 10, judged=3, at=now - 3 * DAY)
+    store = Store(db.target)
+    assert due(store, 7 * DAY, 3, now).due  # never trained: due once enough is judged
+    assert not due(store, 7 * DAY, 4, now).due
+
+    add_run(store, now - 2 * DAY)
+    recent = due(store, 7 * DAY, 1, now)
+    assert not recent.due and recent.next_check_after == 5 * DAY
+    assert "0 judged interactions since the last retrain" in due(store, DAY, 1, now).reason
+
+    await record(db, 5, judged=5, at=now - DAY / 2)
+    assert due(store, DAY, 5, now).due
+    unjudged_only = due(store, DAY, 6, now)
+    assert not unjudged_only.due and unjudged_only.reason.startswith("5 judged")
+
+
+async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
+    db: Database, tmp_path: Path
+) -> None:
+    await record(db, 2, judged=2, at=time.time() - 10)
+    marker = tmp_path / "ran"
+    command = [sys.executable, "-c",
+               f"import time, pathlib; time.sleep(0.5); pathlib.Path({str(marker)!r}).touch(); "
+               "print('retrained')"]  # fmt: skip
+    scheduler = Scheduler(db.home, db.url, every=3600, min_new=2, command=command, poll=0.05)
+    scheduler.start()
+    try:
+        for _ in range(100):
+            if scheduler.runs:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # more polls while it runs start nothing more
+        assert scheduler.runs == 1
+        assert await scheduler.wait() == 0
+    finally:
+        await scheduler.close()
+    assert marker.exists()
+    assert scheduler.last_log is not None
+    text = scheduler.last_log.read_text()
+    assert text.startswith("# 2 judged interactions since the last retrain")
+    assert "retrained" in text
+    # it finished without recording a training run (it failed early, say): not retried at once
+    assert not await scheduler.check()

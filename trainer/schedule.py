@@ -1,0 +1,136 @@
+"""Scheduled retraining from `loragate serve` (`retrain_every`, `retrain_min_new_examples`).
+
+Once a minute the gateway asks the store whether a retrain is due: the last training run is
+older than `retrain_every` and at least `retrain_min_new_examples` interactions were judged
+since (accepted, rejected, corrected, or judged by a tool result or a schema). Then it starts
+`loragate retrain` as a separate, lower-priority process, one at a time, with its output in
+`<home>/logs/retrain-<time>.log`: serving never waits for it, and its result reaches the
+gateway like any other registry change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.errors import LoragateError
+from gateway.store import Store
+
+log = logging.getLogger("loragate")
+
+
+@dataclass(frozen=True)
+class Due:
+    due: bool
+    reason: str
+    next_check_after: float  # seconds
+
+
+def due(store: Store, every: float, min_new: int, now: float | None = None) -> Due:
+    now = time.time() if now is None else now
+    last = store.one("SELECT max(created_at) FROM training_runs")[0]
+    if last is not None and now - last < every:
+        return Due(False, "the last retrain is recent", every - (now - last))
+    since = last or 0.0
+    judged = store.one(
+        "SELECT count(*) FROM interactions AS i WHERE i.created_at > ? AND (EXISTS "
+        "(SELECT 1 FROM outcomes AS o WHERE o.interaction_id = i.id) OR EXISTS "
+        "(SELECT 1 FROM corrections AS c WHERE c.interaction_id = i.id))",
+        (since,),
+    )[0]
+    if judged < min_new:
+        return Due(False, f"{judged} judged interactions since the last retrain, "
+                   f"{min_new} needed", 60.0)  # fmt: skip
+    return Due(True, f"{judged} judged interactions since the last retrain", 0.0)
+
+
+class Scheduler:
+    """Runs `command` (by default `loragate retrain`) when `due`; never two at once."""
+
+    def __init__(
+        self,
+        home: Path,
+        store_url: str | None,
+        *,
+        every: float,
+        min_new: int,
+        command: Sequence[str] | None = None,
+        poll: float = 60.0,
+    ) -> None:
+        self.home = home
+        self.store_url = store_url
+        self.every = every
+        self.min_new = min_new
+        self.command = list(command or [sys.executable, "-m", "gateway.cli", "retrain",
+                                        "--home", str(home)])  # fmt: skip
+        self.poll = poll
+        self.last_log: Path | None = None
+        self.runs = 0
+        self._task: asyncio.Task[None] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._started_at: float | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="loragate-retrain-schedule")
+
+    async def close(self) -> None:
+        """Stops watching; a retrain already running is left to finish on its own."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except LoragateError as exc:
+                log.warning("scheduled retrain: %s", exc.message)
+            await asyncio.sleep(self.poll)
+
+    async def check(self) -> bool:
+        """Start a retrain if one is due and none is running; returns whether it started."""
+        if self._process is not None and self._process.returncode is None:
+            return False
+        if self._started_at is not None and time.time() - self._started_at < self.every:
+            return False  # a run that failed before training gets another chance later
+        decision = await asyncio.to_thread(self._due)
+        if not decision.due:
+            return False
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.last_log = logs / time.strftime("retrain-%Y%m%d-%H%M%S.log")
+        with self.last_log.open("w", encoding="utf-8") as out:
+            out.write(f"# {decision.reason}: {' '.join(self.command)}\n")
+            out.flush()
+            self._process = await asyncio.create_subprocess_exec(
+                *self.command, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
+                preexec_fn=_lower_priority, start_new_session=True,
+            )  # fmt: skip
+        self.runs += 1
+        self._started_at = time.time()
+        log.info("scheduled retrain started (%s); log: %s", decision.reason, self.last_log)
+        return True
+
+    def _due(self) -> Due:
+        store = Store(self.store_url or self.home / "store.db")
+        try:
+            return due(store, self.every, self.min_new)
+        finally:
+            store.close()
+
+    async def wait(self) -> int | None:
+        """Wait for the running retrain, if any (tests); returns its exit code."""
+        return await self._process.wait() if self._process is not None else None
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(10)
