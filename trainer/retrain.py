@@ -42,11 +42,11 @@ class RetrainResult:
         ]  # fmt: skip
         m = self.metrics
         if m.get("eval_loss") is not None:
-            against = m.get("base_eval_loss")
-            lines.append(
-                f"eval loss {m['eval_loss']:.3f}"
-                + (f" (the base model: {against:.3f})" if against is not None else "")
-            )
+            others = [f"{name} {m[key]:.3f}" for key, name in
+                      (("active_eval_loss", f"active {self.active}"), ("base_eval_loss", "base"))
+                      if m.get(key) is not None]  # fmt: skip
+            lines.append(f"eval loss {m['eval_loss']:.3f}" + (f" ({', '.join(others)})"
+                                                             if others else ""))  # fmt: skip
         if self.version is not None:
             lines.append(
                 f"{self.version.name}: candidate beside {self.active} "
@@ -69,7 +69,7 @@ def retrain(
 ) -> RetrainResult:
     from trainer.dataset import BuildOptions, build, gguf_token_counter
     from trainer.export import export
-    from trainer.train import train_run
+    from trainer.train import eval_loss, train_run
 
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     registry = Registry(store, home)
@@ -97,13 +97,18 @@ def retrain(
             artifacts = export(run.adapter, bases.resolve(gguf, home), staging, home=home,
                                reference_gguf=gguf, say=say)  # fmt: skip
         with stage("evaluate"):
-            # Until the evaluation suites exist, the held-out split's loss is the measure.
+            # Until the evaluation suites exist, the held-out split's loss is the measure:
+            # the new adapter's, the base's, and the active version's when it is a trained one.
             result.metrics = {
                 "eval_loss": run.metrics.get("eval_loss"),
                 "base_eval_loss": run.metrics.get("base_eval_loss"),
                 "train_loss": run.metrics.get("train_loss"),
                 "checks": artifacts.checks,
             }
+            if active is not None and "peft" in active.files:
+                result.metrics["active_eval_loss"] = eval_loss(
+                    home, dataset.hash, gguf, Path(active.files["peft"]["path"])
+                )
         with stage("register"):
             result.version = registry.add_export(
                 base_name, staging,

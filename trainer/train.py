@@ -132,3 +132,20 @@ def train_run(
 def _say(line: str, progress: bool) -> None:
     if progress:
         print(line, file=sys.stderr, flush=True)
+
+
+def eval_loss(home: Path, dataset_hash: str, base: Path, adapter: Path | None) -> float | None:
+    """Mean loss per target token of base + `adapter` (None: the base alone) on a dataset's
+    eval split: how a version that is already serving does on the data a new one is judged on."""
+    from trainer import lora_torch
+
+    dataset_dir = find_dataset(home, dataset_hash)
+    base_dir = bases.resolve(base, home)
+    recipe = lora_torch.Recipe.for_model(bases.count_parameters(base_dir))
+    model = lora_torch.LoraModel(base_dir, recipe, adapter=adapter)
+    examples, _ = lora_torch.prepare_examples(
+        model.tokenizer, read_jsonl(dataset_dir / "eval.jsonl"), recipe
+    )
+    if not examples:
+        return None
+    return lora_torch.evaluate(model, lora_torch.make_batches(examples, recipe))

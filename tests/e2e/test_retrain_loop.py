@@ -43,7 +43,7 @@ async def served_by(client: openai.AsyncOpenAI, model: str = BASE) -> tuple[str,
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-async def test_retrain_registers_a_served_candidate_and_rollback_withdraws_it(
+async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_time(
     tmp_path: Path,
 ) -> None:
     with gateway(tmp_path, "--n-ctx", "1024") as server:
@@ -87,6 +87,16 @@ async def test_retrain_registers_a_served_candidate_and_rollback_withdraws_it(
             if (await served_by(client))[0] == f"{BASE}@v1":
                 break
         assert (await served_by(client))[0] == f"{BASE}@v1"
+
+        # the next retrain is judged against the active trained version too
+        again = loragate(home, "retrain", "--max-steps", "2")
+        assert again.returncode == 0, again.stderr
+        v2 = versions(home)[f"{BASE}@v2"]
+        assert v2["parent"] == f"{BASE}@v1"
+        assert isinstance(v2["metrics"]["active_eval_loss"], float)
+        assert f"active {BASE}@v1" in again.stdout
+        withdrawn = loragate(home, "rollback")
+        assert withdrawn.stdout.strip() == f"candidate {BASE}@v2 withdrawn from *"
 
         rolled = loragate(home, "rollback")
         assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"
