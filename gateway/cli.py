@@ -21,6 +21,7 @@ from gateway.journal import Journal
 from gateway.store import Store
 
 if TYPE_CHECKING:
+    from trainer.deploy import OllamaDeployer
     from trainer.registry import Registry
 
 CONTINUE_BLOCK = """\
@@ -296,6 +297,32 @@ def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
     return registry, base
 
 
+def _ollama(args: argparse.Namespace, base: str) -> OllamaDeployer | None:
+    """The Ollama that versions are deployed to, when `ollama_deploy` names one."""
+    settings = load_settings({"home": args.home})
+    if not settings.ollama_deploy:
+        return None
+    from trainer.deploy import OllamaDeployer
+
+    return OllamaDeployer(
+        settings.ollama_deploy, client_tag=settings.ollama_tag or f"{base}:latest"
+    )
+
+
+def _sync_ollama(args: argparse.Namespace, registry: Registry, base: str, then: str) -> None:
+    """After a registry change: make the Ollama deployment match it, or say how to retry."""
+    ollama = _ollama(args, base)
+    if ollama is None:
+        return
+    try:
+        for line in ollama.sync(registry, base):
+            print(line)
+    except LoragateError as exc:
+        raise LoragateError(
+            f"{exc.message}; the registry is changed, Ollama is not: {then}"
+        ) from exc
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from trainer.registry import as_dict, table
 
@@ -317,18 +344,23 @@ def cmd_models_register(args: argparse.Namespace) -> None:
         Path(args.path).expanduser(), base, workload=args.workload, candidate=args.candidate
     )
     print(f"{version.name}: {version.state_for(args.workload)} for {args.workload}")
+    _sync_ollama(args, registry, base, f"run `loragate models promote {version.name}` again")
 
 
 def cmd_models_promote(args: argparse.Namespace) -> None:
-    registry, _ = _registry(args)
+    registry, base = _registry(args)
     registry.promote(args.version, args.workload)
     print(f"{args.version} is active for {args.workload}")
+    _sync_ollama(args, registry, base, "run this command again once it is reachable")
 
 
 def cmd_models_rm(args: argparse.Namespace) -> None:
-    registry, _ = _registry(args)
+    registry, base = _registry(args)
     registry.remove(args.version)
     print(f"removed {args.version}")
+    ollama = _ollama(args, base)
+    if ollama is not None:
+        ollama.remove(args.version)
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
@@ -344,6 +376,7 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     result = retrain(
         registry.home, registry.store, gguf, base, workload=args.workload,
         engine=args.engine, overrides=overrides, dry_run=args.dry_run,
+        ollama=_ollama(args, base) if not args.workload else None,
     )  # fmt: skip
     print(result.summary())
 
@@ -351,6 +384,10 @@ def cmd_retrain(args: argparse.Namespace) -> None:
 def cmd_rollback(args: argparse.Namespace) -> None:
     registry, base = _registry(args)
     print(registry.rollback(base, args.workload, to=args.to))
+    active = registry.active(base, args.workload)
+    _sync_ollama(
+        args, registry, base, f"run `loragate models promote {active.name if active else base}`"
+    )
 
 
 def cmd_log_tail(args: argparse.Namespace) -> None:

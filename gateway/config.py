@@ -72,6 +72,14 @@ class Settings(BaseModel):
     retrain_min_new_examples: int = Field(
         50, ge=1, description="Judged interactions since the last retrain that make one due."
     )
+    ollama_deploy: str | None = Field(
+        None, description="URL of an Ollama that model versions are also deployed to."
+    )
+    ollama_tag: str | None = Field(
+        None,
+        description="The Ollama tag clients use, moved on promotion and rollback "
+        "(default <base>:latest).",
+    )
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )

@@ -3,3 +3,4 @@
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+MODELFILES_DIR = Path(__file__).parent

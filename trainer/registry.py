@@ -215,7 +215,7 @@ class Registry:
         """Register a version whose files are already in its folder (`folder_for`)."""
         if state not in STATES:
             raise RegistryError(f"unknown state {state!r}")
-        number = self._next_number(base)
+        number = self.next_number(base)
         name = f"{base}@v{number}"
         records = {
             role: (_folder_record(p) if p.is_dir() else file_record(p)) for role, p in files.items()
@@ -241,7 +241,7 @@ class Registry:
         self.store.run_all(statements)
         return self.get(name)
 
-    def _next_number(self, base: str) -> int:
+    def next_number(self, base: str) -> int:
         """One more than any number this base ever had: a removed version's number (still in
         recorded interactions and the deployment log) is never given to another model."""
         rows = self.store.query(

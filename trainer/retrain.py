@@ -9,19 +9,24 @@ load it beside the active version (`gateway/rollout.py`).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway.errors import LoragateError
 from gateway.store import Store
 from trainer import base as bases
-from trainer.registry import ALL, Registry, Version
+from trainer.registry import ALL, Registry, Version, file_record
 
-STAGES = ("dataset", "train", "export", "evaluate", "register")
+if TYPE_CHECKING:
+    from trainer.deploy import OllamaDeployer
+
+STAGES = ("dataset", "train", "export", "evaluate", "deploy", "register")
 
 
 @dataclass
@@ -65,8 +70,11 @@ def retrain(
     engine: str = "torch",
     overrides: dict[str, Any] | None = None,
     dry_run: bool = False,
+    ollama: OllamaDeployer | None = None,
     say: Callable[[str], None] | None = None,
 ) -> RetrainResult:
+    """`ollama`: also create the candidate there (before registering it, so that a failure
+    there leaves nothing registered)."""
     from trainer.dataset import BuildOptions, build, gguf_token_counter
     from trainer.export import export
     from trainer.train import eval_loss, train_run
@@ -78,8 +86,10 @@ def retrain(
     active = registry.active(base_name, lane)
     seconds: dict[str, float] = {}
 
+    stages = [s for s in STAGES if s != "deploy" or ollama is not None]
+
     def stage(name: str) -> _Stage:
-        return _Stage(name, seconds, say)
+        return _Stage(name, stages, seconds, say)
 
     with stage("dataset"):
         options = BuildOptions(workloads=[workload] if workload else [])
@@ -92,6 +102,7 @@ def retrain(
         run = train_run(home, store, dataset=dataset.hash, base=gguf, engine=engine,
                         overrides=overrides)  # fmt: skip
     staging = registry.folder_for(base_name)
+    planned: Version | None = None  # the version as pushed to Ollama
     try:
         with stage("export"):
             artifacts = export(run.adapter, bases.resolve(gguf, home), staging, home=home,
@@ -109,6 +120,14 @@ def retrain(
                 result.metrics["active_eval_loss"] = eval_loss(
                     home, dataset.hash, gguf, Path(active.files["peft"]["path"])
                 )
+        if ollama is not None:
+            with stage("deploy"):
+                number = registry.next_number(base_name)
+                planned = Version(
+                    name=f"{base_name}@v{number}", base=base_name, number=number,
+                    files={"gguf": file_record(artifacts.gguf)}, created_at=time.time(),
+                )  # fmt: skip
+                say(f"Ollama: created {ollama.push(planned, lane)}")
         with stage("register"):
             result.version = registry.add_export(
                 base_name, staging,
@@ -120,17 +139,27 @@ def retrain(
             )  # fmt: skip
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if planned is not None and ollama is not None and result.version is None:
+            with contextlib.suppress(LoragateError):
+                ollama.remove(planned.name)
         raise
+    if planned is not None and result.version is not None and result.version.name != planned.name:
+        raise LoragateError(
+            f"registered as {result.version.name} while another retrain ran; Ollama has it "
+            f"as {planned.name}: run `loragate models promote` or `rollback` to resynchronize"
+        )
     return result
 
 
 class _Stage:
-    def __init__(self, name: str, seconds: dict[str, float], say: Callable[[str], None]) -> None:
-        self.name, self.seconds, self.say = name, seconds, say
+    def __init__(
+        self, name: str, stages: list[str], seconds: dict[str, float], say: Callable[[str], None]
+    ) -> None:
+        self.name, self.stages, self.seconds, self.say = name, stages, seconds, say
 
     def __enter__(self) -> None:
         self.started = time.perf_counter()
-        self.say(f"[{STAGES.index(self.name) + 1}/{len(STAGES)}] {self.name} ...")
+        self.say(f"[{self.stages.index(self.name) + 1}/{len(self.stages)}] {self.name} ...")
 
     def __exit__(self, kind: type | None, *_: object) -> None:
         elapsed = time.perf_counter() - self.started
