@@ -2,7 +2,7 @@
 on these machines): blobs, create, show, copy, delete and tags, with Ollama's request and
 response shapes and its checks (a blob's bytes must match its digest; create needs every file
 uploaded first; names that don't exist are 404 with `{"error": ...}`). Models are kept in
-memory, blobs on disk. `OLLAMA_HOST` pointing at a real Ollama replaces it in the tests."""
+memory, blobs on disk. It does not render templates."""
 
 from __future__ import annotations
 
