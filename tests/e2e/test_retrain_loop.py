@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +19,13 @@ from tests.support.servers import gateway
 BASE = "smollm2-135m-instruct"
 
 
-def loragate(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def loragate(
+    home: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command, *rest = args
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -55,6 +58,19 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert dry.returncode == 0, dry.stderr
         assert "dry run: nothing trained or registered" in dry.stderr
         assert list(versions(home)) == [f"{BASE}@v0"]
+
+        # a stage that fails stops the run in one line, and registers nothing
+        nowhere = {"LORAGATE_LLAMA_CPP_DIR": str(tmp_path / "no-llama.cpp")}
+        broken = loragate(home, "retrain", "--max-steps", "1", env=nowhere)
+        assert broken.returncode == 1
+        assert broken.stderr.strip().splitlines()[-1] == (
+            f"loragate: error: {tmp_path / 'no-llama.cpp'} is not a llama.cpp checkout (missing "
+            "convert_hf_to_gguf.py, convert_lora_to_gguf.py, conversion, gguf-py); unset "
+            "LORAGATE_LLAMA_CPP_DIR to use the llama-cpp-python source instead"
+        )
+        assert "export failed after" in broken.stderr
+        assert list(versions(home)) == [f"{BASE}@v0"]
+        assert list((home / "models").iterdir()) == []
 
         done = loragate(home, "retrain", "--epochs", "6")
         assert done.returncode == 0, done.stderr
