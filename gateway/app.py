@@ -58,7 +58,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             logging.getLogger("loragate").warning("%s", exc.message)
         if rollout is not None:
             await rollout.start()
-        scheduler = _scheduler(settings) if rollout is not None else None
+        scheduler = _scheduler(settings, backend) if isinstance(backend, VersionedEngines) else None
         if scheduler is not None:
             scheduler.start()
         app.state.scheduler = scheduler
@@ -103,15 +103,19 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     return app
 
 
-def _scheduler(settings: Settings) -> Scheduler | None:
-    """Scheduled retraining, when `retrain_every` is set."""
+def _scheduler(settings: Settings, engines: VersionedEngines) -> Scheduler | None:
+    """Scheduled retraining, when `retrain_every` is set; serving keeps one core meanwhile."""
     if not settings.retrain_every:
         return None
     from trainer.schedule import Scheduler
+
+    async def hand_over(training: bool) -> None:
+        await engines.set_threads(1 if training else settings.n_threads)
 
     return Scheduler(
         settings.home,
         settings.store_url,
         every=parse_duration(settings.retrain_every),
         min_new=settings.retrain_min_new_examples,
+        on_busy=hand_over,
     )

@@ -155,6 +155,7 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
     p.add_argument("--epochs", type=float, help="passes over the data [recipe default: 2]")
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
+    p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
     p.add_argument("--dry-run", action="store_true", help="build the dataset and stop")
     p.set_defaults(func=cmd_retrain)
 
@@ -372,6 +373,8 @@ def cmd_retrain(args: argparse.Namespace) -> None:
         overrides["epochs"] = args.epochs
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
+    if args.threads is not None:
+        overrides["threads"] = args.threads
     gguf = registry.get(f"{base}@v0").gguf
     result = retrain(
         registry.home, registry.store, gguf, base, workload=args.workload,

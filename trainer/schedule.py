@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,19 +63,26 @@ class Scheduler:
         min_new: int,
         command: Sequence[str] | None = None,
         poll: float = 60.0,
+        on_busy: Callable[[bool], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_busy(True)` runs when a retrain starts and `on_busy(False)` when it ends: the
+        gateway gives the trainer all cores but one meanwhile (two jobs spinning on the same
+        cores slow each other down many times over)."""
         self.home = home
         self.store_url = store_url
         self.every = every
         self.min_new = min_new
+        threads = str(max(1, (os.cpu_count() or 2) - 1))
         self.command = list(command or [sys.executable, "-m", "gateway.cli", "retrain",
-                                        "--home", str(home)])  # fmt: skip
+                                        "--home", str(home), "--threads", threads])  # fmt: skip
+        self.on_busy = on_busy
         self.poll = poll
         self.last_log: Path | None = None
         self.runs = 0
         self._task: asyncio.Task[None] | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._started_at: float | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="loragate-retrain-schedule")
@@ -116,8 +123,16 @@ class Scheduler:
             )  # fmt: skip
         self.runs += 1
         self._started_at = time.time()
+        if self.on_busy is not None:
+            await self.on_busy(True)
+            self._watcher = asyncio.create_task(self._when_done(self._process))
         log.info("scheduled retrain started (%s); log: %s", decision.reason, self.last_log)
         return True
+
+    async def _when_done(self, process: asyncio.subprocess.Process) -> None:
+        await process.wait()
+        if self.on_busy is not None:
+            await self.on_busy(False)
 
     def _due(self) -> Due:
         store = Store(self.store_url or self.home / "store.db")
@@ -128,7 +143,10 @@ class Scheduler:
 
     async def wait(self) -> int | None:
         """Wait for the running retrain, if any (tests); returns its exit code."""
-        return await self._process.wait() if self._process is not None else None
+        code = await self._process.wait() if self._process is not None else None
+        if self._watcher is not None:
+            await self._watcher
+        return code
 
 
 def _lower_priority() -> None:

@@ -181,6 +181,18 @@ class LlamaCppBackend:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._free()
 
+    async def set_threads(self, n: int) -> None:
+        """Use `n` threads from the next request on (the worker applies it between requests)."""
+        self._n_threads = n
+
+        def apply() -> None:
+            if self._llm is not None:
+                import llama_cpp
+
+                llama_cpp.llama_set_n_threads(self._llm.ctx, n, n)
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, apply)
+
     def _free(self) -> None:
         if self._llm is not None:
             self._llm.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -42,6 +43,7 @@ class VersionedEngines:
         self._standby: tuple[str, LlamaCppBackend] | None = None
         self._retiring: set[LlamaCppBackend] = set()
         self._lock = asyncio.Lock()
+        self._threads: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VersionedEngines:
@@ -75,6 +77,17 @@ class VersionedEngines:
     def queue_depth(self) -> int:
         return sum(self._busy.values())
 
+    async def set_threads(self, n: int | None) -> None:
+        """Threads for every engine, and for those loaded later (None: all cores)."""
+        n = n or os.cpu_count() or 1
+        async with self._lock:
+            self._threads = n
+            engines = {*self._engines.values()}
+            if self._standby:
+                engines.add(self._standby[1])
+            for engine in engines:
+                await engine.set_threads(n)
+
     def loaded(self) -> set[str]:
         return set(self._engines)
 
@@ -107,6 +120,8 @@ class VersionedEngines:
             else:
                 engine = self._make(path, self._executor)
                 await engine.start()
+                if self._threads is not None:
+                    await engine.set_threads(self._threads)
                 self._engines[version] = engine
             self._paths[version] = path
             log.info("loaded %s from %s", version, path)

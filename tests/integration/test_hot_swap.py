@@ -139,3 +139,31 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
     assert '"state": "failed"' in shown.stdout
     assert "could not be loaded" in shown.stdout
     assert await ask(client, "byllm") == f"{BASE}@v0"
+
+
+async def test_engines_change_threads_between_requests() -> None:
+    """While a scheduled retrain trains, serving runs on one thread (`set_threads`)."""
+    from gateway.backends.versions import VersionedEngines
+    from gateway.config import load_settings
+    from gateway.generation import GenerationRequest
+
+    engines = VersionedEngines.from_settings(load_settings({"n_ctx": 512}))
+    await engines.start()
+    try:
+        request = GenerationRequest(model=BASE, max_tokens=3,
+                                    messages=[{"role": "user", "content": "Say yes."}])  # fmt: skip
+        import llama_cpp
+
+        def threads() -> tuple[int, int]:
+            ctx = engines.base._llm.ctx
+            return llama_cpp.llama_n_threads(ctx), llama_cpp.llama_n_threads_batch(ctx)
+
+        await engines.set_threads(1)
+        assert threads() == (1, 1)
+        one = [event async for event in engines.generate(request)]
+        await engines.set_threads(2)
+        assert threads() == (2, 2)
+        again = [event async for event in engines.generate(request)]
+        assert one[-1].completion_tokens == again[-1].completion_tokens == 3  # type: ignore[union-attr]
+    finally:
+        await engines.close()

@@ -59,6 +59,12 @@ async def test_due_needs_time_since_the_last_run_and_enough_judged_work(db: Data
     assert not unjudged_only.due and unjudged_only.reason.startswith("5 judged")
 
 
+async def test_the_default_command_is_retrain_leaving_a_core_to_serving(tmp_path: Path) -> None:
+    scheduler = Scheduler(tmp_path, None, every=60, min_new=1)
+    assert scheduler.command[1:5] == ["-m", "gateway.cli", "retrain", "--home"]
+    assert scheduler.command[-2] == "--threads" and int(scheduler.command[-1]) >= 1
+
+
 async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
     db: Database, tmp_path: Path
 ) -> None:
@@ -67,7 +73,13 @@ async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
     command = [sys.executable, "-c",
                f"import time, pathlib; time.sleep(0.5); pathlib.Path({str(marker)!r}).touch(); "
                "print('retrained')"]  # fmt: skip
-    scheduler = Scheduler(db.home, db.url, every=3600, min_new=2, command=command, poll=0.05)
+    busy: list[bool] = []
+
+    async def on_busy(training: bool) -> None:
+        busy.append(training)
+
+    scheduler = Scheduler(db.home, db.url, every=3600, min_new=2, command=command, poll=0.05,
+                          on_busy=on_busy)  # fmt: skip
     scheduler.start()
     try:
         for _ in range(100):
@@ -80,6 +92,7 @@ async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
     finally:
         await scheduler.close()
     assert marker.exists()
+    assert busy == [True, False]  # serving gave up cores for the run, and took them back
     assert scheduler.last_log is not None
     text = scheduler.last_log.read_text()
     assert text.startswith("# 2 judged interactions since the last retrain")
