@@ -99,7 +99,8 @@ def train_run(
             "(on Linux it installs mlx[cpu], which works but is far slower than --engine torch)"
         ) from exc
     manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
-    recipe = load_recipe(recipe_file, count_parameters(base_dir), **(overrides or {}))
+    recipe = load_recipe(recipe_file, count_parameters(base_dir), manifest["counts"]["train"],
+                         **(overrides or {}))  # fmt: skip
     data = dataset_dir / "mlx"
     lines = sum(1 for _ in (data / "train.jsonl").open(encoding="utf-8"))
     if lines == 0:

@@ -167,3 +167,35 @@ async def test_engines_change_threads_between_requests() -> None:
         assert one[-1].completion_tokens == again[-1].completion_tokens == 3  # type: ignore[union-attr]
     finally:
         await engines.close()
+
+
+@pytest.mark.slow
+async def test_a_version_is_pinned_by_name_or_header_and_unknown_ones_are_404(
+    served: Server, tmp_path: Path
+) -> None:
+    assert served.home is not None
+    client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+    registered = loragate(served.home, "models", "register", str(second_gguf(tmp_path)),
+                          "--candidate")  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    for _ in range(100):
+        if f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]:
+            break
+        await asyncio.sleep(0.1)
+    pinned = await client.chat.completions.with_raw_response.create(
+        model=BASE, max_tokens=2, messages=[{"role": "user", "content": "Say yes."}],
+        extra_headers={"X-Loragate-Model-Version": f"{BASE}@v1"},
+    )  # fmt: skip
+    assert pinned.headers["x-loragate-model-version"] == f"{BASE}@v1"
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.chat.completions.create(
+            model=BASE, max_tokens=2, messages=[{"role": "user", "content": "Say yes."}],
+            extra_headers={"X-Loragate-Model-Version": f"{BASE}@v9"},
+        )  # fmt: skip
+    assert caught.value.body["message"] == (  # type: ignore[index]
+        f"model version '{BASE}@v9' is not served; served: {BASE}@v0, {BASE}@v1"
+    )
+    with pytest.raises(openai.NotFoundError, match=f"{BASE}@v0, {BASE}@v1, auto"):
+        await client.chat.completions.create(
+            model=f"{BASE}@v9", max_tokens=2, messages=[{"role": "user", "content": "hi"}]
+        )
