@@ -382,6 +382,35 @@ def cmd_retrain(args: argparse.Namespace) -> None:
         ollama=_ollama(args, base) if not args.workload else None,
     )  # fmt: skip
     print(result.summary())
+    if result.version is not None:
+        print(_wait_until_served(load_settings({"home": args.home}), result.version.name))
+
+
+def _wait_until_served(settings: Settings, version: str, timeout: float = 60.0) -> str:
+    """A gateway running with this home loads the new version by itself; say when it serves it."""
+    import urllib.error
+    import urllib.request
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/v1/models"
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    started = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers), timeout=5
+            ) as r:
+                names = [m["id"] for m in json.load(r)["data"]]
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return f"no gateway answers at {url}: it will serve {version} when it starts"
+        waited = time.monotonic() - started
+        if version in names:
+            return (
+                f"the gateway at {url.removesuffix('/v1/models')} serves {version} ({waited:.1f} s)"
+            )
+        if waited > timeout:
+            return f"the gateway at {url.removesuffix('/v1/models')} has not loaded {version} yet"
+        time.sleep(0.25)
 
 
 def cmd_rollback(args: argparse.Namespace) -> None:

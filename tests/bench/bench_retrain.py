@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -70,6 +71,7 @@ def main(n: int, flags: list[str]) -> dict:
         done = subprocess.run(
             [sys.executable, "-m", "gateway.cli", "retrain", "--home", str(server.home), *flags],
             stdout=subprocess.PIPE, text=True, check=False,
+            env={**os.environ, "LORAGATE_PORT": str(server.port)},
         )  # fmt: skip
         if done.returncode != 0:
             raise SystemExit(f"retrain failed (exit {done.returncode})")

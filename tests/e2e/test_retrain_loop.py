@@ -72,8 +72,13 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert list(versions(home)) == [f"{BASE}@v0"]
         assert list((home / "models").iterdir()) == []
 
-        done = loragate(home, "retrain", "--epochs", "6")
+        done = loragate(home, "retrain", "--epochs", "6", env={"LORAGATE_PORT": str(server.port)})
         assert done.returncode == 0, done.stderr
+        assert (
+            done.stdout.strip()
+            .splitlines()[-1]
+            .startswith(f"the gateway at {server.url} serves {BASE}@v1 (")
+        )
         for stage in ("[1/5] dataset", "[2/5] train", "[3/5] export", "[5/5] register"):
             assert stage in done.stderr
         assert f"{BASE}@v1: candidate beside {BASE}@v0" in done.stdout
@@ -105,12 +110,16 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert (await served_by(client))[0] == f"{BASE}@v1"
 
         # the next retrain is judged against the active trained version too
-        again = loragate(home, "retrain", "--max-steps", "2")
+        again = loragate(home, "retrain", "--max-steps", "2", env={"LORAGATE_PORT": "9"})
         assert again.returncode == 0, again.stderr
         v2 = versions(home)[f"{BASE}@v2"]
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
         assert f"active {BASE}@v1" in again.stdout
+        assert again.stdout.strip().splitlines()[-1] == (
+            f"no gateway answers at http://127.0.0.1:9/v1/models: it will serve {BASE}@v2 when "
+            "it starts"
+        )
         withdrawn = loragate(home, "rollback")
         assert withdrawn.stdout.strip() == f"candidate {BASE}@v2 withdrawn from *"
 
