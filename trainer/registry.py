@@ -202,6 +202,7 @@ class Registry:
     def add(
         self,
         base: str,
+        staging: Path,
         files: dict[str, Path],
         *,
         workload: str = ALL,
@@ -212,33 +213,29 @@ class Registry:
         dataset_hash: str | None = None,
         metrics: dict[str, Any] | None = None,
     ) -> Version:
-        """Register a version whose files are already in its folder (`folder_for`)."""
+        """Register a version whose `files` were made in `staging` (from `folder_for`): the
+        folder becomes `models/<version>/` first, so that a gateway that sees the row (and
+        loads the file at once) finds the files where the row says they are."""
         if state not in STATES:
             raise RegistryError(f"unknown state {state!r}")
         number = self.next_number(base)
         name = f"{base}@v{number}"
+        final = self.home / "models" / name
+        staging.replace(final)
+        moved = {role: final / path.relative_to(staging) for role, path in files.items()}
         records = {
-            role: (_folder_record(p) if p.is_dir() else file_record(p)) for role, p in files.items()
+            role: (_folder_record(p) if p.is_dir() else file_record(p)) for role, p in moved.items()
         }
         now = time.time()
-        statements: list[tuple[str, Any]] = [
-            (
-                _INSERT_VERSION,
-                (
-                    name,
-                    base,
-                    number,
-                    parent,
-                    run_id,
-                    dataset_hash,
-                    json.dumps(records),
-                    json.dumps(metrics or {}),
-                    now,
-                ),
-            )
-        ]
+        row = (name, base, number, parent, run_id, dataset_hash, json.dumps(records),
+               json.dumps(metrics or {}), now)  # fmt: skip
+        statements = [(_INSERT_VERSION, row)]
         statements += self._change(name, workload, state, reason, now, base=base)
-        self.store.run_all(statements)
+        try:
+            self.store.run_all(statements)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
         return self.get(name)
 
     def next_number(self, base: str) -> int:
@@ -255,7 +252,7 @@ class Registry:
         return max(numbers, default=0) + 1
 
     def folder_for(self, base: str) -> Path:
-        """A fresh folder for the next version's files (renamed to the version on `add`)."""
+        """A fresh folder for the next version's files (it becomes the version's on `add`)."""
         staging = self.home / "models" / f".{base}-{time.time_ns()}"
         staging.mkdir(parents=True)
         return staging
@@ -274,36 +271,13 @@ class Registry:
             from trainer.export import check
 
             check(target, None, lora=None)
-            version = self.add(
-                base,
-                {"gguf": target},
-                workload=workload,
-                state="candidate" if candidate else "active",
-                reason=f"registered from {path}",
-            )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return self._settle(version, folder)
-
-    def _settle(self, version: Version, staging: Path) -> Version:
-        """Move a version's files from its staging folder to `models/<name>/`."""
-        final = self.home / "models" / version.name
-        staging.replace(final)
-        files = {
-            role: {**rec, "path": rec["path"].replace(str(staging.resolve()), str(final.resolve()))}
-            for role, rec in version.files.items()
-        }
-        self.store.execute(
-            "UPDATE model_versions SET files = ? WHERE name = ?", (json.dumps(files), version.name)
-        )
-        return self.get(version.name)
-
-    def add_export(
-        self, base: str, staging: Path, files: dict[str, Path], **kwargs: Any
-    ) -> Version:
-        """`add` for files made in `staging` (from `folder_for`), then moved into place."""
-        return self._settle(self.add(base, files, **kwargs), staging)
+        return self.add(
+            base, folder, {"gguf": target}, workload=workload,
+            state="candidate" if candidate else "active", reason=f"registered from {path}",
+        )  # fmt: skip
 
     # -- changing state -----------------------------------------------------------------
 

@@ -129,7 +129,7 @@ def retrain(
                 )  # fmt: skip
                 say(f"Ollama: created {ollama.push(planned, lane)}")
         with stage("register"):
-            result.version = registry.add_export(
+            result.version = registry.add(
                 base_name, staging,
                 {"gguf": artifacts.gguf, "adapter_gguf": artifacts.adapter_gguf,
                  "peft": artifacts.peft},

@@ -25,32 +25,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import openai
 
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
-from gateway.recorder import Recorder
 from gateway.records import FeedbackRecord, InteractionRecord
 from tests.support import agent_tasks
+from tests.support.recordings import record
 from tests.support.servers import gateway
 
 BASE = "smollm2-135m-instruct"
 
 
-async def record(home: Path, n: int) -> None:
-    recorder = Recorder(home)
-    await recorder.start()
+async def record_calls(home: Path, n: int) -> None:
+    """`n` accepted tool calls of the Continue CLI's shape."""
     now = time.time() - n
+    calls = []
     for i, example in enumerate(agent_tasks.examples(n, seed=0)):
         *asked, answer = example["messages"]
         call = answer["tool_calls"][0]["function"]
         made = AssembledCall(answer["tool_calls"][0]["id"], call["name"], call["arguments"])
-        recorder.submit(InteractionRecord(
+        calls.append(InteractionRecord(
             id=f"ia_{i}", created_at=now + i, api="chat", workload="continue",
             model_requested="continue", version=f"{BASE}@v0", status="complete",
             request=GenerationRequest(model="continue", messages=asked, tools=example["tools"]),
             answer=Assembled(text="", calls=[made], finish=Finish("tool_calls", 1900, 20)),
         ))  # fmt: skip
-    await recorder.flush()
-    for i in range(n):
-        recorder.submit(FeedbackRecord(f"ia_{i}", now + n + i, accepted=True))
-    await recorder.close()
+    await record(home, calls, [FeedbackRecord(c.id, now + n, accepted=True) for c in calls])
 
 
 async def wait_served(url: str, version: str) -> None:
@@ -66,7 +63,7 @@ def main(n: int, flags: list[str]) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     with gateway(tmp, "--n-ctx", "4096") as server:
         assert server.home is not None
-        asyncio.run(record(server.home, n))
+        asyncio.run(record_calls(server.home, n))
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "gateway.cli", "retrain", "--home", str(server.home), *flags],

@@ -55,11 +55,25 @@ async def ask(client: openai.AsyncOpenAI, model: str = BASE) -> str:
     return raw.headers["x-loragate-model-version"]
 
 
-async def wait_for(client: openai.AsyncOpenAI, version: str, timeout: float = 30) -> float:
+async def register_candidate(served: Server, tmp_path: Path, client: openai.AsyncOpenAI) -> None:
+    """A second GGUF through `loragate models register --candidate`, until the gateway lists it."""
+    assert served.home is not None
+    registered = loragate(served.home, "models", "register", str(second_gguf(tmp_path)),
+                          "--candidate")  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    assert registered.stdout.strip() == f"{BASE}@v1: candidate for *"
+    for _ in range(100):
+        if f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the gateway did not list {BASE}@v1")
+
+
+async def wait_for(client: openai.AsyncOpenAI, version: str, timeout: float = 30) -> None:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if await ask(client) == version:
-            return time.monotonic() - started
+            return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{version} did not start serving within {timeout} s")
 
@@ -72,16 +86,7 @@ async def test_promotion_and_rollback_under_load_fail_no_request(
     client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
     assert await ask(client) == f"{BASE}@v0"
 
-    registered = loragate(served.home, "models", "register", str(second_gguf(tmp_path)),
-                          "--candidate")  # fmt: skip
-    assert registered.returncode == 0, registered.stderr
-    assert registered.stdout.strip() == f"{BASE}@v1: candidate for *"
-    # pinned requests reach the candidate as soon as the gateway has loaded it
-    for _ in range(100):
-        names = [m.id for m in (await client.models.list()).data]
-        if f"{BASE}@v1" in names:
-            break
-        await asyncio.sleep(0.1)
+    await register_candidate(served, tmp_path, client)
     assert await ask(client, f"{BASE}@v1") == f"{BASE}@v1"
 
     answered: Counter[str] = Counter()
@@ -106,14 +111,13 @@ async def test_promotion_and_rollback_under_load_fail_no_request(
         rolled = await asyncio.to_thread(loragate, served.home, "rollback")
         assert rolled.returncode == 0, rolled.stderr
         assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"
-        took = await wait_for(client, f"{BASE}@v0")
+        await wait_for(client, f"{BASE}@v0")
         await asyncio.sleep(1.0)
     finally:
         stop.set()
         await asyncio.gather(*clients)
     assert failures == []
     assert answered[f"{BASE}@v0"] > 0 and answered[f"{BASE}@v1"] > 0
-    assert took < 5  # generous: the bench measures it (tests/bench/bench_swap.py)
 
     listing = loragate(served.home, "models")
     assert f"{BASE}@v1" in listing.stdout and "retired" in listing.stdout
@@ -129,7 +133,7 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
     registry = Registry(Store(served.home / "store.db"), served.home)
     staging = registry.folder_for(BASE)
     (staging / "model.gguf").write_bytes(b"GGUF" + bytes(4096))
-    registry.add_export(BASE, staging, {"gguf": staging / "model.gguf"}, workload="byllm",
+    registry.add(BASE, staging, {"gguf": staging / "model.gguf"}, workload="byllm",
                         state="active")  # fmt: skip
     for _ in range(100):
         shown = loragate(served.home, "models", "show", f"{BASE}@v1")
@@ -175,13 +179,7 @@ async def test_a_version_is_pinned_by_name_or_header_and_unknown_ones_are_404(
 ) -> None:
     assert served.home is not None
     client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
-    registered = loragate(served.home, "models", "register", str(second_gguf(tmp_path)),
-                          "--candidate")  # fmt: skip
-    assert registered.returncode == 0, registered.stderr
-    for _ in range(100):
-        if f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]:
-            break
-        await asyncio.sleep(0.1)
+    await register_candidate(served, tmp_path, client)
     pinned = await client.chat.completions.with_raw_response.create(
         model=BASE, max_tokens=2, messages=[{"role": "user", "content": "Say yes."}],
         extra_headers={"X-Loragate-Model-Version": f"{BASE}@v1"},

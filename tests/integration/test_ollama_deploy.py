@@ -34,7 +34,7 @@ def add_version(registry: Registry, tmp_path: Path) -> str:
     shutil.copyfile(default_model_path(), gguf)
     with gguf.open("ab") as fh:  # other bytes, as a retrained model's would be
         fh.write(b"\0" * 32)
-    return registry.add_export(BASE, staging, {"gguf": gguf}).name
+    return registry.add(BASE, staging, {"gguf": gguf}).name
 
 
 def loragate(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

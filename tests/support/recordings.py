@@ -33,18 +33,37 @@ UNSEEN = [
 ]
 
 
-async def record_corrections(home: Path) -> None:
-    recorder = Recorder(home)
+def chat(iid: str, ask: str, answer: str, at: float, workload: str = "chat") -> InteractionRecord:
+    """A finished plain chat exchange, as the gateway would hand it to the recorder."""
+    return InteractionRecord(
+        id=iid, created_at=at, api="chat", workload=workload, model_requested="auto",
+        version="m@v0", status="complete",
+        request=GenerationRequest(model="m", messages=[{"role": "user", "content": ask}]),
+        answer=Assembled(text=answer, finish=Finish("stop", 9, 9)),
+    )  # fmt: skip
+
+
+async def record(
+    home: Path,
+    interactions: list[InteractionRecord],
+    feedback: list[FeedbackRecord],
+    store_url: str | None = None,
+) -> None:
+    """Through the real recorder: the interactions first, then the feedback on them."""
+    recorder = Recorder(home, store_url=store_url)
     await recorder.start()
-    now = time.time()
-    for i, ask in enumerate(TRAIN_ASKS):
-        request = GenerationRequest(model="m", messages=[{"role": "user", "content": ask}])
-        recorder.submit(InteractionRecord(
-            id=f"ia_{i}", created_at=now + i, api="chat", workload="chat",
-            model_requested="auto", version="m@v0", request=request, status="complete",
-            answer=Assembled(text="loragate listens on port 8080.", finish=Finish("stop", 9, 9)),
-        ))  # fmt: skip
+    for interaction in interactions:
+        recorder.submit(interaction)
     await recorder.flush()
-    for i in range(len(TRAIN_ASKS)):
-        recorder.submit(FeedbackRecord(f"ia_{i}", now + 100, accepted=False, correction=ANSWER))
+    for item in feedback:
+        recorder.submit(item)
     await recorder.close()
+
+
+async def record_corrections(home: Path) -> None:
+    """The fact asked `TRAIN_ASKS` ways, answered wrong, each answer corrected to `ANSWER`."""
+    now = time.time()
+    wrong = "loragate listens on port 8080."
+    asked = [chat(f"ia_{i}", ask, wrong, now + i) for i, ask in enumerate(TRAIN_ASKS)]
+    fixed = [FeedbackRecord(a.id, now + 100, accepted=False, correction=ANSWER) for a in asked]
+    await record(home, asked, fixed)

@@ -30,7 +30,7 @@ def registry(db: Database, tmp_path: Path) -> Registry:
 def new_version(registry: Registry, tmp_path: Path, **kwargs: object) -> str:
     staging = registry.folder_for(BASE)
     gguf = fake_gguf(staging, "model-Q4_K_M.gguf")
-    return registry.add_export(BASE, staging, {"gguf": gguf}, **kwargs).name  # type: ignore[arg-type]
+    return registry.add(BASE, staging, {"gguf": gguf}, **kwargs).name  # type: ignore[arg-type]
 
 
 def serving(registry: Registry, workload: str = ALL) -> tuple[str, str | None]:

@@ -7,30 +7,20 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.generation import Assembled, Finish, GenerationRequest
-from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.records import FeedbackRecord
 from gateway.store import Store
 from tests.support.databases import Database
+from tests.support.recordings import chat, record
 from trainer.schedule import Scheduler, due
 
 DAY = 86400.0
 
 
-async def record(db: Database, n: int, judged: int, at: float) -> None:
-    recorder = Recorder(db.home, store_url=db.url)
-    await recorder.start()
-    for i in range(n):
-        request = GenerationRequest(model="m", messages=[{"role": "user", "content": f"q{i}"}])
-        recorder.submit(InteractionRecord(
-            id=f"ia_{at}_{i}", created_at=at + i, api="chat", workload="chat",
-            model_requested="m", version="m@v0", request=request, status="complete",
-            answer=Assembled(text="a", finish=Finish("stop", 1, 1)),
-        ))  # fmt: skip
-    await recorder.flush()
-    for i in range(judged):
-        recorder.submit(FeedbackRecord(f"ia_{at}_{i}", at + n, accepted=True))
-    await recorder.close()
+async def record_judged(db: Database, n: int, judged: int, at: float) -> None:
+    """`n` chats from `at` on, the first `judged` of them accepted."""
+    chats = [chat(f"ia_{at}_{i}", f"q{i}", "a", at + i) for i in range(n)]
+    accepted = [FeedbackRecord(c.id, at + n, accepted=True) for c in chats[:judged]]
+    await record(db.home, chats, accepted, store_url=db.url)
 
 
 def add_run(store: Store, at: float) -> None:
@@ -43,7 +33,7 @@ def add_run(store: Store, at: float) -> None:
 
 async def test_due_needs_time_since_the_last_run_and_enough_judged_work(db: Database) -> None:
     now = time.time()
-    await record(db, 10, judged=3, at=now - 3 * DAY)
+    await record_judged(db, 10, judged=3, at=now - 3 * DAY)
     store = Store(db.target)
     assert due(store, 7 * DAY, 3, now).due  # never trained: due once enough is judged
     assert not due(store, 7 * DAY, 4, now).due
@@ -53,7 +43,7 @@ async def test_due_needs_time_since_the_last_run_and_enough_judged_work(db: Data
     assert not recent.due and recent.next_check_after == 5 * DAY
     assert "0 judged interactions since the last retrain" in due(store, DAY, 1, now).reason
 
-    await record(db, 5, judged=5, at=now - DAY / 2)
+    await record_judged(db, 5, judged=5, at=now - DAY / 2)
     assert due(store, DAY, 5, now).due
     unjudged_only = due(store, DAY, 6, now)
     assert not unjudged_only.due and unjudged_only.reason.startswith("5 judged")
@@ -68,7 +58,7 @@ async def test_the_default_command_is_retrain_leaving_a_core_to_serving(tmp_path
 async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
     db: Database, tmp_path: Path
 ) -> None:
-    await record(db, 2, judged=2, at=time.time() - 10)
+    await record_judged(db, 2, judged=2, at=time.time() - 10)
     marker = tmp_path / "ran"
     command = [sys.executable, "-c",
                f"import time, pathlib; time.sleep(0.5); pathlib.Path({str(marker)!r}).touch(); "
