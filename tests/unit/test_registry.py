@@ -132,3 +132,31 @@ def test_a_removed_versions_number_is_never_given_again(registry: Registry, tmp_
     v2 = new_version(registry, tmp_path)
     registry.remove(v2)
     assert new_version(registry, tmp_path) == f"{BASE}@v3"
+
+
+def test_the_cli_names_what_is_wrong_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    home = str(tmp_path / "cli-home")
+    not_gguf = tmp_path / "notes.txt"
+    not_gguf.write_text("hello")
+    cases = [
+        (["models", "--home", home, "register", str(tmp_path / "missing.gguf")],
+         f"no such file: {tmp_path / 'missing.gguf'}"),
+        (["models", "--home", home, "register", str(not_gguf)], f"{not_gguf} is not a GGUF file"),
+        (["models", "--home", home, "show", f"{BASE}@v4"],
+         f"no model version '{BASE}@v4'; known: {BASE}@v0"),
+        (["models", "--home", home, "rm", f"{BASE}@v0"], f"{BASE}@v0 is the base model; it "
+         "cannot be removed"),
+        (["rollback", "--home", home], f"nothing to roll back for *: {BASE}@v0 was not promoted "
+         "over another version"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        assert capsys.readouterr().err == f"loragate: error: {message}\n"
+    assert main(["models", "--home", home]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split() == ["VERSION", "STATE", "SIZE", "EVAL", "LOSS", "CREATED"]
+    assert listing[1].split()[:3] == [f"{BASE}@v0", "active", "98MB"]
