@@ -11,6 +11,10 @@
         tools): one epoch per mode, its time, and held-out accuracy (right tool, right call)
         by greedy decoding, the base model's too.
 
+    python tests/bench/bench_train.py compare SHARED_ADAPTER FULL_ADAPTER [--examples 200]
+        Two adapters `prefix` trained (in its runs' folders) on more held-out requests, paired
+        item by item.
+
 Both train the real SmolLM2-135M-Instruct (converted once from the served GGUF).
 """
 
@@ -96,7 +100,15 @@ def throughput(rounds: int) -> dict[str, Any]:
 
 
 def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, float]:
-    """Greedy tool calls for held-out requests; the shared prefix is computed once."""
+    hits = calls(model, held_out)
+    n = len(held_out)
+    return {"right_tool": sum(t for t, _ in hits) / n, "right_call": sum(c for _, c in hits) / n,
+            "n": n}  # fmt: skip
+
+
+def calls(model: LoraModel, held_out: list[dict[str, Any]]) -> list[tuple[bool, bool]]:
+    """Greedy tool calls for held-out requests, (right tool, right call) for each; the shared
+    prefix is computed once."""
     torch = model.torch
     tok = model.tokenizer
     model.model.eval()
@@ -110,7 +122,7 @@ def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, floa
         shared += 1
     with torch.no_grad():
         prefix = model.causal(input_ids=torch.tensor([ids[0][:shared]]), use_cache=True)
-    right_tool = right_call = 0
+    hits = []
     for example, x in zip(held_out, ids, strict=True):
         cache = copy.deepcopy(prefix.past_key_values)
         with torch.no_grad():
@@ -125,12 +137,35 @@ def accuracy(model: LoraModel, held_out: list[dict[str, Any]]) -> dict[str, floa
             got = json.loads(match.group(1)) if match else {}
         except ValueError:
             got = {}
-        if got.get("name") == want["name"]:
-            right_tool += 1
-            right_call += got.get("arguments") == json.loads(want["arguments"])
+        tool = got.get("name") == want["name"]
+        hits.append((tool, tool and got.get("arguments") == json.loads(want["arguments"])))
     model.model.train()
-    n = len(held_out)
-    return {"right_tool": right_tool / n, "right_call": right_call / n, "n": n}
+    return hits
+
+
+def compare(adapters: list[Path], n: int) -> dict[str, Any]:
+    """Adapters trained by `prefix` (their run folders' `adapter/`), on `n` held-out requests,
+    paired item by item: rates, and where the first and the second differ."""
+    held_out = agent_tasks.examples(n, seed=99)
+    hits = {}
+    for adapter in adapters:
+        model = LoraModel(base_dir(), Recipe(threads=2), adapter=adapter)
+        hits[str(adapter)] = calls(model, held_out)
+        right = hits[str(adapter)]
+        print(f"{adapter}: right tool {sum(t for t, _ in right) / n:.3f}, right call "
+              f"{sum(c for _, c in right) / n:.3f} (n={n})", flush=True)  # fmt: skip
+    first, second = (hits[str(a)] for a in adapters[:2])
+    paired = {
+        kind: {"first_only": sum(a[i] and not b[i] for a, b in zip(first, second, strict=True)),
+               "second_only": sum(b[i] and not a[i] for a, b in zip(first, second, strict=True))}
+        for i, kind in enumerate(("right_tool", "right_call"))
+    }  # fmt: skip
+    print(f"paired (first vs second): {paired}")
+    rates = {
+        name: {"right_tool": sum(t for t, _ in v) / n, "right_call": sum(c for _, c in v) / n}
+        for name, v in hits.items()
+    }
+    return {"n": n, "adapters": [str(a) for a in adapters], "paired": paired, "rates": rates}
 
 
 def prefix(n: int, modes: list[str], epochs: float, batch_size: int) -> dict[str, Any]:
@@ -172,9 +207,14 @@ def main() -> None:
     p.add_argument("--modes", default="shared,full")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=8)
+    c = sub.add_parser("compare")
+    c.add_argument("adapters", nargs=2, type=Path, help="two adapter folders (prefix's runs)")
+    c.add_argument("--examples", type=int, default=200)
     args = parser.parse_args()
     if args.part == "throughput":
         result = throughput(args.rounds)
+    elif args.part == "compare":
+        result = compare(args.adapters, args.examples)
     else:
         result = prefix(args.examples, args.modes.split(","), args.epochs, args.batch_size)
     print(json.dumps(result))
