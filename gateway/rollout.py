@@ -13,11 +13,15 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.backends.versions import VersionedEngines
 from gateway.errors import LoragateError
 from gateway.router import Lane, Router
 from gateway.store import Store
+
+if TYPE_CHECKING:
+    from trainer.registry import Registry, Version
 
 log = logging.getLogger("loragate")
 
@@ -38,7 +42,7 @@ class Rollout:
         self.store_url = store_url
         self.interval = interval
         self.generation = -1
-        self._registry = None
+        self._registry: Registry | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -57,7 +61,7 @@ class Rollout:
         if self._registry is not None:
             self._registry.store.close()
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> Registry:
         from trainer.registry import Registry
 
         if self._registry is None:
@@ -98,7 +102,7 @@ class Rollout:
         for version in self.engines.loaded() - self.router.versions():
             await self.engines.release(version)
 
-    async def _load(self, registry, version, workload: str) -> bool:  # type: ignore[no-untyped-def]
+    async def _load(self, registry: Registry, version: Version, workload: str) -> bool:
         try:
             await self.engines.load(version.name, version.gguf)
             return True

@@ -119,13 +119,15 @@ class Service:
         self.recorder = recorder
         self.router = router
 
-    def _choose(self, route: Route, workload: str, pinned: str | None) -> Choice:
+    def _choose(self, route: Route, workload: str, pinned: str | None) -> tuple[Choice, str]:
+        """The version that answers, and the model name the backend knows it by."""
         if self.router is not None and route.model == self.router.base:
-            return self.router.choose(workload, pinned)
+            choice = self.router.choose(workload, pinned)
+            return choice, choice.version  # the versioned engine serves each by its name
         base = f"{route.model}@{BASE_VERSION}"
         if pinned and pinned != base:
             raise ModelNotFound(f"model version {pinned!r} is not served; served: {base}")
-        return Choice(base, 1.0)
+        return Choice(base, 1.0), route.backend_model
 
     async def open(
         self, request: GenerationRequest, *, api: str, headers: Mapping[str, str] | None = None
@@ -134,16 +136,14 @@ class Service:
         headers = headers or {}
         started = time.perf_counter()
         route = await self.catalog.resolve(request.model)
-        requested, request = (
-            request.model,
-            request.model_copy(update={"model": route.backend_model}),
-        )
+        requested = request.model
         workload = identify(
             request, header=headers.get(WORKLOAD_HEADER), alias=route.workload, api=api
         )
-        choice = self._choose(route, workload, route.pinned or headers.get(PIN_HEADER))
-        if self.router is not None and route.model == self.router.base:
-            request = request.model_copy(update={"model": choice.version})
+        choice, backend_model = self._choose(
+            route, workload, route.pinned or headers.get(PIN_HEADER)
+        )
+        request = request.model_copy(update={"model": backend_model})
         labels = (api, workload, choice.version)
         events = aiter(self.backend.generate(request))
         self.metrics.queue_depth.labels(choice.version).set(self.backend.queue_depth())

@@ -38,7 +38,6 @@ class VersionedEngines:
         self.name = self.base.name
         self.base_version = f"{self.name}@v0"
         self._engines: dict[str, LlamaCppBackend] = {}
-        self._paths: dict[str, Path] = {}
         self._busy: dict[LlamaCppBackend, int] = {}
         self._standby: tuple[str, LlamaCppBackend] | None = None
         self._retiring: set[LlamaCppBackend] = set()
@@ -61,7 +60,6 @@ class VersionedEngines:
     async def start(self) -> None:
         await self.base.start()
         self._engines[self.base_version] = self.base
-        self._paths[self.base_version] = self.base.path
 
     async def close(self) -> None:
         engines = {*self._engines.values(), *self._retiring}
@@ -75,7 +73,8 @@ class VersionedEngines:
         return await self.base.models()
 
     def queue_depth(self) -> int:
-        return sum(self._busy.values())
+        """Requests waiting for the shared worker (the one running is not waiting)."""
+        return max(0, sum(self._busy.values()) - 1)
 
     async def set_threads(self, n: int | None) -> None:
         """Threads for every engine, and for those loaded later (None: all cores)."""
@@ -112,9 +111,10 @@ class VersionedEngines:
     async def load(self, version: str, path: Path) -> None:
         """Make `version` servable (a no-op when it already is, with the same file)."""
         async with self._lock:
-            if self._paths.get(version) == path and version in self._engines:
+            current = self._engines.get(version)
+            if current is not None and current.path == path:
                 return
-            if self._standby and self._standby[0] == version:
+            if self._standby and self._standby[0] == version and self._standby[1].path == path:
                 self._engines[version] = self._standby[1]
                 self._standby = None
             else:
@@ -123,18 +123,15 @@ class VersionedEngines:
                 if self._threads is not None:
                     await engine.set_threads(self._threads)
                 self._engines[version] = engine
-            self._paths[version] = path
             log.info("loaded %s from %s", version, path)
 
     async def release(self, version: str) -> None:
         """Stop sending requests to `version`; it becomes the standby."""
+        if version == self.base_version:  # v0 always stays loaded
+            return
         async with self._lock:
             engine = self._engines.pop(version, None)
-            self._paths.pop(version, None)
-            if engine is None or version == self.base_version:
-                if engine is not None:  # v0 always stays loaded
-                    self._engines[version] = engine
-                    self._paths[version] = engine.path
+            if engine is None:
                 return
             old, self._standby = self._standby, (version, engine)
             if old is not None:
@@ -145,9 +142,3 @@ class VersionedEngines:
             self._retiring.add(engine)  # freed by its last request
         else:
             await engine.close()
-
-
-async def idle(engines: VersionedEngines) -> None:
-    """Wait until no request is on any engine (tests and benchmarks use it)."""
-    while engines.queue_depth():
-        await asyncio.sleep(0.01)

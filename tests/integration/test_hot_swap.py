@@ -47,6 +47,10 @@ def second_gguf(tmp_path: Path) -> Path:
     return copy
 
 
+def client_of(served: Server) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+
+
 async def ask(client: openai.AsyncOpenAI, model: str = BASE) -> str:
     """One short chat; returns the version that answered."""
     raw = await client.chat.completions.with_raw_response.create(
@@ -83,7 +87,7 @@ async def test_promotion_and_rollback_under_load_fail_no_request(
     served: Server, tmp_path: Path
 ) -> None:
     assert served.home is not None
-    client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+    client = client_of(served)
     assert await ask(client) == f"{BASE}@v0"
 
     await register_candidate(served, tmp_path, client)
@@ -129,7 +133,7 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
 ) -> None:
     """A broken file (here: a truncated header) registered behind the checks' back."""
     assert served.home is not None
-    client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+    client = client_of(served)
     registry = Registry(Store(served.home / "store.db"), served.home)
     staging = registry.folder_for(BASE)
     (staging / "model.gguf").write_bytes(b"GGUF" + bytes(4096))
@@ -178,7 +182,7 @@ async def test_a_version_is_pinned_by_name_or_header_and_unknown_ones_are_404(
     served: Server, tmp_path: Path
 ) -> None:
     assert served.home is not None
-    client = openai.AsyncOpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
+    client = client_of(served)
     await register_candidate(served, tmp_path, client)
     pinned = await client.chat.completions.with_raw_response.create(
         model=BASE, max_tokens=2, messages=[{"role": "user", "content": "Say yes."}],
