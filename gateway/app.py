@@ -14,8 +14,10 @@ from gateway.api import feedback, ollama, openai
 from gateway.api.errors import install_error_handlers
 from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
+from gateway.backends.base import VersionHost
+from gateway.backends.upstream_versions import version_host
 from gateway.backends.versions import VersionedEngines
-from gateway.catalog import Catalog
+from gateway.catalog import Catalog, published_name
 from gateway.config import Settings, parse_duration
 from gateway.errors import UpstreamError
 from gateway.metrics import CONTENT_TYPE, Metrics
@@ -33,11 +35,19 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     backend = backend or create_backend(settings)
     # For an upstream, --model names the model that aliases (auto, continue, ...) go to.
     preferred = settings.model if settings.backend != "llamacpp" else None
-    router, rollout = None, None
-    if isinstance(backend, VersionedEngines):  # trained versions are hot-swapped in
-        router = Router(backend.name, canary_share=settings.canary_share)
-        rollout = Rollout(backend, router, home=settings.home, store_url=settings.store_url)
-    catalog = Catalog(backend, preferred=preferred, versions=router.versions if router else None)
+    router, rollout, versioned = None, None, None
+    host = version_host(settings, backend)
+    if host is not None:  # trained versions are hot-swapped in
+        served = published_name(preferred.removesuffix(":latest")) if preferred else host.name
+        router = Router(host.name, served=served, canary_share=settings.canary_share)
+        rollout = Rollout(host, router, home=settings.home, store_url=settings.store_url)
+        versioned = (host.name, served)
+    catalog = Catalog(
+        backend,
+        preferred=preferred,
+        versions=router.versions if router else None,
+        versioned=versioned,
+    )
     metrics = Metrics()
     recorder = Recorder(
         settings.home,
@@ -58,7 +68,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             logging.getLogger("loragate").warning("%s", exc.message)
         if rollout is not None:
             await rollout.start()
-        scheduler = _scheduler(settings, backend) if isinstance(backend, VersionedEngines) else None
+        scheduler = _scheduler(settings, host) if host is not None else None
         if scheduler is not None:
             scheduler.start()
         app.state.scheduler = scheduler
@@ -76,7 +86,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
 
     app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = Service(backend, catalog, metrics, recorder, router)
+    app.state.service = Service(backend, catalog, metrics, recorder, router, host)
     app.state.rollout = rollout
     app.include_router(openai.router)
     app.include_router(feedback.router)
@@ -103,14 +113,16 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     return app
 
 
-def _scheduler(settings: Settings, engines: VersionedEngines) -> Scheduler | None:
-    """Scheduled retraining, when `retrain_every` is set; serving keeps one core meanwhile."""
+def _scheduler(settings: Settings, host: VersionHost) -> Scheduler | None:
+    """Scheduled retraining, when `retrain_every` is set; the embedded engine keeps one core
+    meanwhile."""
     if not settings.retrain_every:
         return None
     from trainer.schedule import Scheduler
 
     async def hand_over(training: bool) -> None:
-        await engines.set_threads(1 if training else settings.n_threads)
+        if isinstance(host, VersionedEngines):
+            await host.set_threads(1 if training else settings.n_threads)
 
     return Scheduler(
         settings.home,

@@ -50,11 +50,15 @@ class Catalog:
         *,
         preferred: str | None = None,
         versions: Callable[[], set[str]] | None = None,
+        versioned: tuple[str, str] | None = None,
     ) -> None:
         """`preferred`: the upstream model that aliases and unversioned defaults mean;
-        `versions`: the trained versions (`model@vN`) being served, beside each `@v0`."""
+        `versions`: the trained versions (`<base>@vN`) being served, beside each `@v0`;
+        `versioned`: (`<base>`, the published model it names) when they differ, as when an
+        upstream serves the base under its own name."""
         self._backend = backend
         self._versions = versions or set
+        self._versioned = versioned
         self._preferred = published_name(preferred.removesuffix(":latest")) if preferred else None
         self._models: dict[str, ModelInfo] = {}
         self._fetched_at = 0.0
@@ -86,7 +90,7 @@ class Catalog:
     def all_names(self) -> list[str]:
         names = self.published()
         bases = {f"{n}@{BASE_VERSION}" for n in names}
-        versions = sorted(v for v in self._versions() if v not in bases)
+        versions = sorted(v for v in self._versions() if v not in bases and v not in names)
         return [*names, *sorted(bases), *versions, *WORKLOAD_ALIASES]
 
     async def resolve(self, requested: str) -> Route:
@@ -107,6 +111,8 @@ class Catalog:
         if name in WORKLOAD_ALIASES and self._models:
             workload, name = name, self.default()
         model, _, version = name.partition("@")
+        if self._versioned is not None and model == self._versioned[0]:
+            model = self._versioned[1]
         info = self._models.get(model)
         if info is None:
             return None

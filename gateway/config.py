@@ -41,6 +41,12 @@ class Settings(BaseModel):
         None, description="GGUF path (llamacpp) or the upstream's model name; None = default."
     )
     upstream: str | None = Field(None, description="Base URL of the ollama/openai upstream.")
+    train_base: str | None = Field(
+        None,
+        description="ollama/openai backends: the GGUF the upstream's --model was made from "
+        "('default' = the packaged SmolLM2). Set, versions are trained from it and routed "
+        "between on the upstream (Ollama tags, runtime LoRA adapters).",
+    )
     home: Path = Field(Path("~/.loragate"), description="Where config, store and models live.")
     config: Path | None = Field(None, description="The TOML config file that was read.")
     api_key: str | None = Field(None, description="Bearer key clients must send, if set.")

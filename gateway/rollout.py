@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.backends.versions import VersionedEngines
+from gateway.backends.base import VersionHost
 from gateway.errors import LoragateError
 from gateway.router import Lane, Router
 from gateway.store import Store
@@ -29,14 +29,14 @@ log = logging.getLogger("loragate")
 class Rollout:
     def __init__(
         self,
-        engines: VersionedEngines,
+        host: VersionHost,
         router: Router,
         *,
         home: Path,
         store_url: str | None = None,
         interval: float = 0.25,
     ) -> None:
-        self.engines = engines
+        self.host = host
         self.router = router
         self.home = home
         self.store_url = store_url
@@ -68,7 +68,7 @@ class Rollout:
             target = self.store_url or self.home / "store.db"
             self.home.mkdir(parents=True, exist_ok=True)
             registry = Registry(Store(target), self.home)
-            registry.ensure_base(self.engines.path, self.engines.name)
+            registry.ensure_base(self.host.path, self.host.name)
             self._registry = registry
         return self._registry
 
@@ -87,7 +87,7 @@ class Rollout:
         generation = await asyncio.to_thread(registry.generation)
         if generation == self.generation:
             return
-        routing = await asyncio.to_thread(registry.routing, self.engines.name)
+        routing = await asyncio.to_thread(registry.routing, self.host.name)
         lanes: dict[str, Lane] = {}
         for workload, slot in routing.items():
             candidate = slot.candidate
@@ -99,12 +99,12 @@ class Rollout:
             lanes[workload] = Lane(active.name, candidate.name if candidate else None)
         self.router.update(lanes)
         self.generation = generation
-        for version in self.engines.loaded() - self.router.versions():
-            await self.engines.release(version)
+        for version in self.host.loaded() - self.router.versions():
+            await self.host.release(version)
 
     async def _load(self, registry: Registry, version: Version, workload: str) -> bool:
         try:
-            await self.engines.load(version.name, version.gguf)
+            await self.host.load(version)
             return True
         except LoragateError as exc:
             reason = f"could not be loaded: {exc.message}"

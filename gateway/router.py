@@ -33,8 +33,19 @@ class Lane:
 
 
 class Router:
-    def __init__(self, base: str, *, canary_share: float = 0.1, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        base: str,
+        *,
+        served: str | None = None,
+        canary_share: float = 0.1,
+        seed: int | None = None,
+    ) -> None:
+        """`base`: the registry's name of the base (`<base>@vN`); `served`: the published model
+        whose requests are routed (the base's own name on the embedded engine, the upstream's
+        name for it otherwise)."""
         self.base = base
+        self.served = served or base
         self.canary_share = canary_share
         self._lanes: dict[str, Lane] = {}
         self._random = random.Random(seed)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from gateway.backends.base import Backend
+from gateway.backends.base import Backend, VersionHost
 from gateway.catalog import BASE_VERSION, Catalog, Route
 from gateway.errors import LoragateError, ModelNotFound
 from gateway.generation import Assembled, Event, Finish, GenerationRequest
@@ -110,20 +110,23 @@ class Service:
         metrics: Metrics,
         recorder: Recorder,
         router: Router | None = None,
+        host: VersionHost | None = None,
     ) -> None:
-        """`router`: chooses among the versions of a backend that serves several (the
-        embedded engine); without one every request goes to the model as it is (`@v0`)."""
+        """`router` and `host`: choose among the versions of the base the backend serves,
+        and name the chosen one as the backend knows it; without them every request goes to
+        the model as it is (`@v0`)."""
         self.backend = backend
         self.catalog = catalog
         self.metrics = metrics
         self.recorder = recorder
         self.router = router
+        self.host = host
 
     def _choose(self, route: Route, workload: str, pinned: str | None) -> tuple[Choice, str]:
         """The version that answers, and the model name the backend knows it by."""
-        if self.router is not None and route.model == self.router.base:
+        if self.router is not None and self.host is not None and route.model == self.router.served:
             choice = self.router.choose(workload, pinned)
-            return choice, choice.version  # the versioned engine serves each by its name
+            return choice, self.host.backend_model(choice.version)
         base = f"{route.model}@{BASE_VERSION}"
         if pinned and pinned != base:
             raise ModelNotFound(f"model version {pinned!r} is not served; served: {base}")

@@ -93,6 +93,16 @@ class OpenAICompatBackend:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._translate(exc) from exc
 
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        """A management call (e.g. vLLM's `/load_lora_adapter`): its status and body text."""
+        try:
+            async with self._http().post(
+                self.upstream + path, data=json.dumps(body), headers=self._headers
+            ) as reply:
+                return reply.status, await reply.text()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._translate(exc) from exc
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise UpstreamError("the openai backend was not started")

@@ -18,12 +18,16 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.backends.base import ModelInfo
 from gateway.backends.llamacpp import LlamaCppBackend
 from gateway.config import Settings
 from gateway.errors import ModelNotFound
 from gateway.generation import Event, GenerationRequest
+
+if TYPE_CHECKING:
+    from trainer.registry import Version
 
 log = logging.getLogger("loragate")
 
@@ -108,8 +112,14 @@ class VersionedEngines:
                     self._retiring.discard(engine)
                     await engine.close()
 
-    async def load(self, version: str, path: Path) -> None:
+    def backend_model(self, version: str) -> str:
+        return version  # each version is served under its own name
+
+    async def load(self, version: Version) -> None:
         """Make `version` servable (a no-op when it already is, with the same file)."""
+        await self.load_file(version.name, version.gguf)
+
+    async def load_file(self, version: str, path: Path) -> None:
         async with self._lock:
             current = self._engines.get(version)
             if current is not None and current.path == path:

@@ -2,7 +2,8 @@
 on these machines): blobs, create, show, copy, delete and tags, with Ollama's request and
 response shapes and its checks (a blob's bytes must match its digest; create needs every file
 uploaded first; names that don't exist are 404 with `{"error": ...}`). Models are kept in
-memory, blobs on disk. It does not render templates."""
+memory, blobs on disk. It does not render templates or run models: `/api/chat` streams
+"answered by <model>", which is what a routing test needs to see."""
 
 from __future__ import annotations
 
@@ -99,6 +100,21 @@ def app(blobs: Path) -> FastAPI:
         if models.pop(_name(model), None) is None:
             return missing(model)
         return Response(status_code=200)
+
+    @api.post("/api/chat")
+    async def chat(request: Request) -> Response:
+        model = (await request.json())["model"]
+        if _name(model) not in models:
+            return missing(model)
+        words = ["answered ", "by ", model]
+        chunks = [{"model": model, "created_at": "2026-11-23T00:00:00Z",
+                   "message": {"role": "assistant", "content": w}, "done": False}
+                  for w in words]  # fmt: skip
+        chunks.append({"model": model, "created_at": "2026-11-23T00:00:00Z",
+                       "message": {"role": "assistant", "content": ""}, "done": True,
+                       "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 3})  # fmt: skip
+        lines = (json.dumps(c) + "\n" for c in chunks)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
 
     @api.get("/api/tags")
     async def tags() -> dict[str, Any]:

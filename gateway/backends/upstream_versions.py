@@ -1,0 +1,178 @@
+"""Trained versions served by an upstream, and the factory that picks a host for a backend.
+
+With `train_base` set, a gateway in front of Ollama or an OpenAI-compatible server routes
+between model versions just as the embedded engine does; the versions live on the upstream:
+- Ollama: each version is the tag `<base>:v<N>`, created from its merged GGUF on first use
+  (`trainer/deploy.py`); tags are kept when a version is released, for rollback.
+- OpenAI-compatible servers with runtime LoRA (vLLM started with `--enable-lora` and
+  `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): each version's PEFT adapter is loaded by name with
+  `POST /v1/load_lora_adapter` and unloaded with `/v1/unload_lora_adapter` when released.
+In both, v0 is the upstream's own model (`--model`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.backends.base import Backend, VersionHost
+from gateway.config import Settings
+from gateway.errors import ConfigError, LoragateError
+
+if TYPE_CHECKING:
+    from gateway.backends.openai_compat import OpenAICompatBackend
+    from trainer.deploy import OllamaDeployer
+    from trainer.registry import Version
+
+
+class UpstreamVersions:
+    """What both upstream hosts share: v0 is `served_model`, versions are tracked by name."""
+
+    def __init__(self, name: str, path: Path, served_model: str) -> None:
+        self.name = name
+        self.path = path
+        self.served_model = served_model
+        self.base_version = f"{name}@v0"
+        self._loaded = {self.base_version}
+
+    def loaded(self) -> set[str]:
+        return set(self._loaded)
+
+    def backend_model(self, version: str) -> str:
+        return self.served_model if version == self.base_version else self._model_of(version)
+
+    def _model_of(self, version: str) -> str:
+        raise NotImplementedError
+
+    async def load(self, version: Version) -> None:
+        if version.name not in self._loaded:
+            await self._put(version)
+            self._loaded.add(version.name)
+
+    async def _put(self, version: Version) -> None:
+        raise NotImplementedError
+
+    async def release(self, name: str) -> None:
+        if name != self.base_version and name in self._loaded:
+            self._loaded.discard(name)
+            await self._drop(name)
+
+    async def _drop(self, name: str) -> None:
+        """Nothing by default: the upstream keeps what it was given."""
+
+
+class OllamaTags(UpstreamVersions):
+    """Versions as Ollama tags, created from their merged GGUFs when first routed to."""
+
+    def __init__(self, name: str, path: Path, served_model: str, deployer: OllamaDeployer):
+        super().__init__(name, path, served_model)
+        self.deployer = deployer
+
+    def _model_of(self, version: str) -> str:
+        from trainer.deploy import version_tag
+
+        return version_tag(version)
+
+    async def _put(self, version: Version) -> None:
+        def ensure() -> None:
+            if not self.deployer.has(self._model_of(version.name)):
+                self.deployer.push(version)
+
+        await asyncio.to_thread(ensure)
+
+
+class RuntimeLoras(UpstreamVersions):
+    """Versions as LoRA adapters loaded at run time by an OpenAI-compatible server (vLLM)."""
+
+    def __init__(self, name: str, path: Path, served_model: str, backend: OpenAICompatBackend):
+        super().__init__(name, path, served_model)
+        self.backend = backend
+        self._standby: str | None = None
+
+    def _model_of(self, version: str) -> str:
+        return version  # loaded under its own name
+
+    async def _put(self, version: Version) -> None:
+        peft = version.files.get("peft")
+        if peft is None:
+            raise LoragateError(
+                f"{version.name} has no PEFT adapter (a GGUF registered by hand?): an "
+                "OpenAI-compatible upstream can only load adapters"
+            )
+        status, text = await self.backend.post(
+            "/load_lora_adapter", {"lora_name": version.name, "lora_path": peft["path"]}
+        )
+        if status < 400 or "already been loaded" in text:
+            return
+        if status in (404, 405) and "lora" not in text.lower():
+            raise LoragateError(
+                f"upstream {self.backend.upstream} does not load LoRA adapters at run time "
+                "(vLLM: start it with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)"
+            )
+        raise LoragateError(
+            f"upstream {self.backend.upstream} refused adapter {version.name}: "
+            f"HTTP {status}: {_message(text)}"
+        )
+
+    async def _drop(self, name: str) -> None:
+        """`name` stays loaded as the standby (requests in flight on it finish, a rollback to
+        it is immediate); the standby before it is unloaded."""
+        previous, self._standby = self._standby, name
+        if previous is not None and previous not in self._loaded:
+            await self.backend.post("/unload_lora_adapter", {"lora_name": previous})
+
+
+def _message(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:300]
+    inner = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(inner, dict):
+        return str(inner.get("message") or inner.get("detail") or inner)[:300]
+    return str(inner)[:300]
+
+
+def training_base(settings: Settings) -> Path | None:
+    """The GGUF that versions are trained from: the embedded engine's model, or `train_base`
+    for an upstream (None: no versions)."""
+    from gateway.backends.llamacpp import default_model_path
+
+    if settings.backend == "llamacpp":
+        return Path(settings.model).expanduser() if settings.model else default_model_path()
+    if settings.train_base is None:
+        return None
+    if settings.train_base == "default":
+        return default_model_path()
+    path = Path(settings.train_base).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"train_base {path} is not a file")
+    return path
+
+
+def version_host(settings: Settings, backend: Backend) -> VersionHost | None:
+    """Where `backend` keeps model versions; None when it keeps none (no `train_base`)."""
+    from gateway.backends.llamacpp import model_name_for
+    from gateway.backends.ollama import OllamaBackend
+    from gateway.backends.openai_compat import OpenAICompatBackend
+    from gateway.backends.versions import VersionedEngines
+
+    if isinstance(backend, VersionedEngines):
+        return backend
+    path = training_base(settings)
+    if path is None:
+        return None
+    if not settings.model:
+        raise ConfigError(
+            "train_base needs --model: the upstream's name for the model it was made from"
+        )
+    name = model_name_for(path)
+    if isinstance(backend, OllamaBackend):
+        from trainer.deploy import OllamaDeployer
+
+        return OllamaTags(name, path, settings.model, OllamaDeployer(backend.upstream))
+    if isinstance(backend, OpenAICompatBackend):
+        return RuntimeLoras(name, path, settings.model, backend)
+    return None
