@@ -20,6 +20,7 @@ from gateway.backends.versions import VersionedEngines
 from gateway.catalog import Catalog, published_name
 from gateway.config import Settings, parse_duration
 from gateway.errors import UpstreamError
+from gateway.live import LiveRouting, policy_of
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.recorder import Recorder
 from gateway.rollout import Rollout
@@ -35,12 +36,19 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     backend = backend or create_backend(settings)
     # For an upstream, --model names the model that aliases (auto, continue, ...) go to.
     preferred = settings.model if settings.backend != "llamacpp" else None
-    router, rollout, versioned = None, None, None
+    router, rollout, live, versioned = None, None, None, None
     host = version_host(settings, backend)
     if host is not None:  # trained versions are hot-swapped in
         served = published_name(preferred.removesuffix(":latest")) if preferred else host.name
         router = Router(host.name, served=served, canary_share=settings.canary_share)
         rollout = Rollout(host, router, home=settings.home, store_url=settings.store_url)
+        live = LiveRouting(
+            router,
+            home=settings.home,
+            store_url=settings.store_url,
+            policy=policy_of(settings),
+            decide=settings.auto_promote,
+        )
         versioned = (host.name, served)
     catalog = Catalog(
         backend,
@@ -68,6 +76,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             logging.getLogger("loragate").warning("%s", exc.message)
         if rollout is not None:
             await rollout.start()
+        if live is not None:
+            live.start()
         scheduler = _scheduler(settings, host) if host is not None else None
         if scheduler is not None:
             scheduler.start()
@@ -79,6 +89,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             app.state.ready = False
             if scheduler is not None:
                 await scheduler.close()
+            if live is not None:
+                await live.close()
             if rollout is not None:
                 await rollout.close()
             await backend.close()
@@ -88,6 +100,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = Service(backend, catalog, metrics, recorder, router, host)
     app.state.rollout = rollout
+    app.state.live = live
     app.include_router(openai.router)
     app.include_router(feedback.router)
     app.include_router(ollama.router)

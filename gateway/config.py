@@ -70,7 +70,22 @@ class Settings(BaseModel):
         "(in messages or tool-call arguments) are not recorded, e.g. '*/secrets/*,*.env'.",
     )
     canary_share: float = Field(
-        0.1, ge=0, le=0.5, description="Share of a workload's requests its candidate answers."
+        0.05,
+        ge=0,
+        le=0.5,
+        description="A candidate's share of its workload until it has canary_outcomes judged "
+        "outcomes; then Thompson sampling sets it.",
+    )
+    canary_cap: float = Field(
+        0.5, gt=0, le=1, description="The most a candidate may answer before it is promoted."
+    )
+    canary_outcomes: int = Field(
+        50, ge=1, description="Judged outcomes a candidate needs before its share or fate moves."
+    )
+    auto_promote: bool = Field(
+        True,
+        description="Promote a candidate when P(better) > 0.95 on live rewards, roll it back "
+        "when < 0.05.",
     )
     retrain_every: str | None = Field(
         None, description="Retrain from serve this often (30m, 12h, 7d, 1w); None = never."

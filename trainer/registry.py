@@ -354,13 +354,15 @@ class Registry:
     def promote(self, name: str, workload: str = ALL, reason: str | None = None) -> None:
         self.set_state(name, workload, "active", reason or "promoted", action="promote")
 
-    def rollback(self, base: str, workload: str = ALL, to: str | None = None) -> str:
+    def rollback(
+        self, base: str, workload: str = ALL, to: str | None = None, reason: str | None = None
+    ) -> str:
         """Undo the most recent change for `workload`: withdraw its candidate, else reverse the
         promotion of its active version (or make `to` active); returns what was done."""
         now = time.time()
         candidate = self.candidate(base, workload)
         if candidate is not None and to is None:
-            reason = "withdrawn by rollback"
+            reason = reason or "withdrawn by rollback"
             self.store.run_all(
                 [
                     (
@@ -414,7 +416,7 @@ class Registry:
                         "version": current.name,
                         "workload": workload,
                         "state": "retired",
-                        "reason": f"rolled back to {previous}",
+                        "reason": reason or f"rolled back to {previous}",
                         "at": now,
                     },
                 )
@@ -438,7 +440,7 @@ class Registry:
                     "action": "rollback",
                     "version": previous,
                     "previous": current.name if current else None,
-                    "reason": "rollback",
+                    "reason": reason or "rollback",
                 },
             ),
         ]

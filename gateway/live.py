@@ -1,0 +1,174 @@
+"""Live trials: a workload's candidate against its active version, on judged interactions.
+
+Every few seconds the gateway reads, per lane with a candidate, the judged interactions each of
+the two versions answered since the candidate entered (routed ones only: pinned requests carry
+propensity 1 and are left out), sets the candidate's share from the posteriors
+(`gateway/bandit.py`), and, when the policy says so, promotes the candidate or rolls it back
+through the registry with the reason; the rollout then swaps as for any registry change.
+`loragate status` reads the same trials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.bandit import Decision, Policy, Posterior
+from gateway.config import Settings
+from gateway.errors import LoragateError
+from gateway.router import ALL, Router
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from trainer.registry import Registry
+
+log = logging.getLogger("loragate")
+
+# A judged interaction has an outcome (comments aside) or a correction; it is a success when it
+# has no correction and no outcome went against it (scores below 0.5 count against).
+_REWARDS = """
+SELECT i.version AS version, count(*) AS judged,
+       sum(CASE WHEN c.interaction_id IS NULL AND o.worst >= 0.5 THEN 1 ELSE 0 END) AS successes
+FROM interactions AS i
+LEFT JOIN (SELECT interaction_id, min(value) AS worst FROM outcomes WHERE kind <> 'comment'
+           GROUP BY interaction_id) AS o ON o.interaction_id = i.id
+LEFT JOIN (SELECT DISTINCT interaction_id FROM corrections) AS c ON c.interaction_id = i.id
+WHERE i.created_at >= ? AND i.version IN (?, ?) AND i.propensity < 1.0
+  AND (o.interaction_id IS NOT NULL OR c.interaction_id IS NOT NULL) {workloads}
+GROUP BY i.version
+"""
+
+
+@dataclass(frozen=True)
+class Trial:
+    workload: str
+    active: str
+    candidate: str
+    since: float
+    active_rewards: Posterior
+    candidate_rewards: Posterior
+    share: float
+    p_better: float
+    decision: Decision | None
+
+
+def rewards(
+    store: Store, versions: tuple[str, str], since: float, workload: str, others: list[str]
+) -> tuple[Posterior, Posterior]:
+    """Judged outcomes of the two versions on `workload` (for `*`: every workload but
+    `others`, which have lanes of their own) since `since`."""
+    if workload == ALL:
+        marks = ", ".join("?" for _ in others)
+        where, extra = (f"AND i.workload NOT IN ({marks})", tuple(others)) if others else ("", ())
+    else:
+        where, extra = "AND i.workload = ?", (workload,)
+    rows = store.query(_REWARDS.format(workloads=where), (since, *versions, *extra))
+    found = {r["version"]: Posterior(int(r["successes"]), int(r["judged"] - r["successes"]))
+             for r in rows}  # fmt: skip
+    return found.get(versions[0], Posterior()), found.get(versions[1], Posterior())
+
+
+def trials(registry: Registry, base: str, policy: Policy) -> list[Trial]:
+    """Every lane of `base` that has a candidate, measured."""
+    routing = registry.routing(base)
+    others = [w for w in routing if w != ALL]
+    found = []
+    for workload, slot in routing.items():
+        if slot.candidate is None:
+            continue
+        row = registry.store.one(
+            "SELECT changed_at FROM version_states WHERE version = ? AND workload = ?",
+            (slot.candidate.name, workload),
+        )
+        since = float(row[0]) if row else 0.0
+        pair = (slot.active.name, slot.candidate.name)
+        active, candidate = rewards(registry.store, pair, since, workload, others)
+        decision, p = policy.decide(active, candidate)
+        share = policy.share(active, candidate)
+        found.append(Trial(workload, *pair, since, active, candidate, share, p, decision))
+    return found
+
+
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        floor=settings.canary_share,
+        cap=settings.canary_cap,
+        min_outcomes=settings.canary_outcomes,
+    )
+
+
+def describe(trial: Trial) -> str:
+    a, c = trial.active_rewards, trial.candidate_rewards
+    return (
+        f"live: P(better) {trial.p_better:.3f} after {c.n} judged outcomes of {trial.candidate} "
+        f"(reward {c.successes / max(c.n, 1):.3f}) and {a.n} of {trial.active} "
+        f"(reward {a.successes / max(a.n, 1):.3f})"
+    )
+
+
+class LiveRouting:
+    """Keeps candidate shares current and acts on the policy's decisions."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        home: Path,
+        store_url: str | None,
+        policy: Policy,
+        decide: bool = True,
+        interval: float = 5.0,
+    ) -> None:
+        self.router = router
+        self.home = home
+        self.store_url = store_url
+        self.policy = policy
+        self.decide = decide
+        self.interval = interval
+        self._registry: Registry | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="loragate-live")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._registry is not None:
+            self._registry.store.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.to_thread(self.step)
+            except LoragateError as exc:
+                log.warning("live routing not updated: %s", exc.message)
+            except Exception:
+                log.exception("live routing failed")
+
+    def step(self) -> list[Trial]:
+        """Measure every trial once, set shares, act on decisions."""
+        from trainer.registry import Registry
+
+        if self._registry is None:
+            self._registry = Registry(Store(self.store_url or self.home / "store.db"), self.home)
+        registry = self._registry
+        measured = trials(registry, self.router.base, self.policy)
+        for trial in measured:
+            self.router.set_share(trial.workload, trial.candidate, trial.share)
+            if not self.decide or trial.decision is None:
+                continue
+            reason = describe(trial)
+            if trial.decision == "promote":
+                registry.promote(trial.candidate, trial.workload, reason=reason)
+            else:
+                registry.rollback(self.router.base, trial.workload, reason=reason)
+            log.info("%s %s for %s: %s", trial.decision, trial.candidate, trial.workload, reason)
+        return measured
