@@ -177,6 +177,15 @@ def _rollback_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_rollback)
 
 
+def _status_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "status", help="per workload: versions, traffic shares, live rewards, last change"
+    )
+    p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(func=cmd_status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loragate",
@@ -190,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _models_parser(sub)
     _retrain_parser(sub)
     _rollback_parser(sub)
+    _status_parser(sub)
     return parser
 
 
@@ -426,6 +436,16 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     _sync_ollama(
         args, registry, base, f"run `loragate models promote {active.name if active else base}`"
     )
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from gateway.live import policy_of
+    from gateway.status import render, status
+
+    registry, base = _registry(args)
+    settings = load_settings({"home": args.home})
+    report = status(registry, base, policy_of(settings), settings)
+    print(json.dumps(report, indent=2) if args.json else render(report))
 
 
 def cmd_log_tail(args: argparse.Namespace) -> None:

@@ -37,7 +37,7 @@ FROM interactions AS i
 LEFT JOIN (SELECT interaction_id, min(value) AS worst FROM outcomes WHERE kind <> 'comment'
            GROUP BY interaction_id) AS o ON o.interaction_id = i.id
 LEFT JOIN (SELECT DISTINCT interaction_id FROM corrections) AS c ON c.interaction_id = i.id
-WHERE i.created_at >= ? AND i.version IN (?, ?) AND i.propensity < 1.0
+WHERE i.created_at >= ? AND i.version IN (?, ?) {routed}
   AND (o.interaction_id IS NOT NULL OR c.interaction_id IS NOT NULL) {workloads}
 GROUP BY i.version
 """
@@ -57,16 +57,24 @@ class Trial:
 
 
 def rewards(
-    store: Store, versions: tuple[str, str], since: float, workload: str, others: list[str]
+    store: Store,
+    versions: tuple[str, str],
+    since: float,
+    workload: str,
+    others: list[str],
+    *,
+    routed_only: bool = True,
 ) -> tuple[Posterior, Posterior]:
     """Judged outcomes of the two versions on `workload` (for `*`: every workload but
-    `others`, which have lanes of their own) since `since`."""
+    `others`, which have lanes of their own) since `since`; `routed_only`: leave out requests
+    that were not chosen between the two (propensity 1: pinned, or no candidate)."""
     if workload == ALL:
         marks = ", ".join("?" for _ in others)
         where, extra = (f"AND i.workload NOT IN ({marks})", tuple(others)) if others else ("", ())
     else:
         where, extra = "AND i.workload = ?", (workload,)
-    rows = store.query(_REWARDS.format(workloads=where), (since, *versions, *extra))
+    sql = _REWARDS.format(workloads=where, routed="AND i.propensity < 1.0" if routed_only else "")
+    rows = store.query(sql, (since, *versions, *extra))
     found = {r["version"]: Posterior(int(r["successes"]), int(r["judged"] - r["successes"]))
              for r in rows}  # fmt: skip
     return found.get(versions[0], Posterior()), found.get(versions[1], Posterior())

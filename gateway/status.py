@@ -1,0 +1,105 @@
+"""`loragate status`: per workload, what serves it and how well, from the store alone.
+
+For each lane: the active version and the candidate, their traffic shares (as the gateway
+sets them: `gateway/live.py`), judged outcomes and reward with a Wilson 95 % interval (since
+the candidate entered; without a candidate, since the active version became active), the
+candidate's P(better), the last promotion or rollback with its reason, and when the next
+scheduled retrain is due.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from gateway.bandit import Policy, Posterior, wilson
+from gateway.config import Settings, parse_duration
+from gateway.live import rewards, trials
+from gateway.router import ALL
+
+if TYPE_CHECKING:
+    from trainer.registry import Registry
+
+
+def _measured(version: str, role: str, share: float, posterior: Posterior) -> dict[str, Any]:
+    low, high = wilson(posterior.successes, posterior.n)
+    reward = posterior.successes / posterior.n if posterior.n else None
+    return {"version": version, "role": role, "share": share, "judged": posterior.n,
+            "reward": reward, "interval": [low, high]}  # fmt: skip
+
+
+def status(registry: Registry, base: str, policy: Policy, settings: Settings) -> dict[str, Any]:
+    routing = registry.routing(base)
+    measured = {t.workload: t for t in trials(registry, base, policy)}
+    others = [w for w in routing if w != ALL]
+    lanes = []
+    for workload, slot in routing.items():
+        trial = measured.get(workload)
+        if trial is not None:
+            versions = [
+                _measured(trial.active, "active", 1 - trial.share, trial.active_rewards),
+                _measured(trial.candidate, "candidate", trial.share, trial.candidate_rewards),
+            ]
+        else:
+            row = registry.store.one(
+                "SELECT max(changed_at) FROM version_states WHERE version = ? AND workload = ?",
+                (slot.active.name, workload),
+            )
+            since = float(row[0]) if row and row[0] is not None else 0.0
+            pair = (slot.active.name, slot.active.name)
+            own, _ = rewards(registry.store, pair, since, workload, others, routed_only=False)
+            versions = [_measured(slot.active.name, "active", 1.0, own)]
+        last = registry.store.one(
+            "SELECT at, action, version, previous, reason FROM deployments WHERE workload = ? "
+            "AND action IN ('promote', 'active', 'rollback', 'withdraw') ORDER BY id DESC LIMIT 1",
+            (workload,),
+        )
+        lanes.append({
+            "workload": workload, "versions": versions,
+            "p_better": trial.p_better if trial else None,
+            "last_change": dict(zip(("at", "action", "version", "previous", "reason"), last,
+                                    strict=True)) if last else None,
+        })  # fmt: skip
+    return {"base": base, "lanes": lanes, "next_retrain": _next_retrain(registry, settings)}
+
+
+def _next_retrain(registry: Registry, settings: Settings) -> dict[str, Any] | None:
+    if not settings.retrain_every:
+        return None
+    from trainer.schedule import due
+
+    found = due(registry.store, parse_duration(settings.retrain_every),
+                settings.retrain_min_new_examples)  # fmt: skip
+    return {"due": found.due, "reason": found.reason, "check_in_s": found.next_check_after}
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"{'WORKLOAD':<10} {'VERSION':<32} {'ROLE':<10} {'SHARE':>6} {'JUDGED':>7}  "
+             "REWARD (95 % CI)"]  # fmt: skip
+    for lane in report["lanes"]:
+        for i, v in enumerate(lane["versions"]):
+            low, high = v["interval"]
+            reward = f"{v['reward']:.3f} ({low:.3f}-{high:.3f})" if v["judged"] else "-"
+            lines.append(
+                f"{lane['workload'] if i == 0 else '':<10} {v['version']:<32} {v['role']:<10} "
+                f"{v['share'] * 100:>5.1f}% {v['judged']:>7}  {reward}"
+            )
+        if lane["p_better"] is not None:
+            lines.append(f"{'':<10} P(candidate better) {lane['p_better']:.3f}")
+        change = lane["last_change"]
+        if change:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(change["at"]))
+            previous = f" over {change['previous']}" if change["previous"] else ""
+            lines.append(
+                f"{'':<10} last change {when}: {change['action']} {change['version']}{previous}"
+                f" ({change['reason'] or 'no reason given'})"
+            )
+    nxt = report["next_retrain"]
+    if nxt is None:
+        lines.append("next retrain: not scheduled (retrain_every is not set)")
+    elif nxt["due"]:
+        lines.append(f"next retrain: due now ({nxt['reason']})")
+    else:
+        lines.append(f"next retrain: checked again in {nxt['check_in_s'] / 60:.0f} min "
+                     f"({nxt['reason']})")  # fmt: skip
+    return "\n".join(lines)
