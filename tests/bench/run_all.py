@@ -15,6 +15,7 @@ RUNS = [
     ["bench_dataset.py"],
     ["bench_train.py", "throughput"],
     ["bench_train.py", "prefix"],
+    ["bench_routing.py"],
     ["bench_swap.py"],
     ["bench_retrain.py"],
 ]
