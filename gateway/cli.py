@@ -177,6 +177,19 @@ def _rollback_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_rollback)
 
 
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="score a model version on the held-out and general suites, paired"
+    )
+    p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
+    p.add_argument("--version", required=True, help="the version to evaluate (<model>@vN)")
+    p.add_argument("--against", help="compare with this version on the same items")
+    p.add_argument("--suite", choices=("held-out", "general", "all"), default="all",
+                   help="which suites [all]")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(func=cmd_eval)
+
+
 def _status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status", help="per workload: versions, traffic shares, live rewards, last change"
@@ -199,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _models_parser(sub)
     _retrain_parser(sub)
     _rollback_parser(sub)
+    _eval_parser(sub)
     _status_parser(sub)
     return parser
 
@@ -436,6 +450,17 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     _sync_ollama(
         args, registry, base, f"run `loragate models promote {active.name if active else base}`"
     )
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from trainer.evaluation import SUITES, compare, render
+
+    registry, _ = _registry(args)
+    version = registry.get(args.version)
+    against = registry.get(args.against) if args.against else None
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    report = compare(registry, version, against, suites)
+    print(json.dumps(report, indent=2) if args.json else render(report))
 
 
 def cmd_status(args: argparse.Namespace) -> None:

@@ -1,0 +1,47 @@
+"""`loragate eval` on the served base: the general suite answered by llama.cpp, scored, the
+run stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+BASE = "smollm2-135m-instruct"
+
+
+def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
+         "--version", f"{BASE}@v0", "--suite", "general", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "20/20 answered" in done.stderr  # progress, with rate and ETA
+    report = json.loads(done.stdout)
+    general = report["suites"]["general"]
+    metrics = general[f"{BASE}@v0"]
+    assert general["n"] == 20 and metrics["right"]["n"] == 20
+    assert metrics["name_accuracy"]["n"] == 8 and metrics["irrelevance"]["n"] == 2
+    low, high = metrics["full_call_accuracy"]["interval"]
+    assert 0 <= low <= metrics["full_call_accuracy"]["rate"] <= high <= 1
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        (version, suite, n, items) = db.execute(
+            "SELECT version, suite, n, items FROM eval_runs"
+        ).fetchone()
+    assert (version, suite, n) == (f"{BASE}@v0", "general", 20)
+    assert set(json.loads(items)) == {f"general-{i:02d}" for i in range(20)}
+
+
+def test_eval_of_an_unknown_version_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
+         "--version", f"{BASE}@v7"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        f"loragate: error: no model version '{BASE}@v7'; known: {BASE}@v0"
+    )

@@ -1,0 +1,89 @@
+"""Scoring answers against references, and comparing two versions on the same items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.generation import Assembled, AssembledCall
+from trainer.evaluation import Item, paired, score_items, sign_test
+from trainer.scoring import same_value, score_call, token_f1
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "required": ["city"],
+    "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}  # fmt: skip
+EXPECTED = [{"name": "get_weather", "arguments": {"city": "New York", "days": 3}}]
+
+
+def call(arguments: str, name: str = "get_weather") -> list[dict[str, str]]:
+    return [{"name": name, "arguments": arguments}]
+
+
+@pytest.mark.parametrize(
+    ("got", "name_ok", "full_ok"),
+    [
+        (call('{"city": "new york!", "days": 3.0}'), True, True),  # folded, numeric
+        (call('{"city": "Boston", "days": 3}'), True, False),  # wrong value
+        (call('{"city": "New York"}'), True, False),  # an argument missing
+        (call('{"city": "New York", "days": 3, "hourly": true}'), True, False),  # undeclared
+        (call('{"city": "New York", "days": "3"}'), True, False),  # wrong type
+        (call('{"city": "New York", "days": 3'), True, False),  # not JSON
+        (call('{"city": "New York", "days": 3}', name="get_forecast"), False, False),
+        ([], False, False),  # no call where one was expected
+    ],
+)
+def test_calls_are_scored_like_the_bfcl_ast_checker(
+    got: list[dict[str, str]], name_ok: bool, full_ok: bool
+) -> None:
+    score = score_call(EXPECTED, got, [WEATHER])
+    assert (score.name_ok, score.full_ok) == (name_ok, full_ok)
+
+
+def test_argument_counts_json_and_schema_validity() -> None:
+    score = score_call(EXPECTED, call('{"city": "Boston", "days": 3, "x": 1}'), [WEATHER])
+    assert (score.arg_tp, score.arg_fp, score.arg_fn) == (1, 2, 1)
+    assert score.parsed is True and score.schema_ok is True  # the schema allows extra keys
+    broken = score_call(EXPECTED, call("{nope"), [WEATHER])
+    assert broken.parsed is False and broken.schema_ok is False
+    none_needed = score_call([], [], [WEATHER])
+    assert none_needed.full_ok and not none_needed.call_expected
+    unwanted = score_call([], call('{"city": "Paris"}'), [WEATHER])
+    assert not unwanted.full_ok and unwanted.called and unwanted.parsed
+
+
+def test_values_and_text() -> None:
+    assert same_value([1, "A b."], [1.0, "a B"]) and not same_value(True, 1)
+    assert same_value({"k": [2]}, {"k": [2.0]}) and not same_value({"k": 1}, {"k": 1, "j": 2})
+    assert token_f1("Paris.", "The capital is Paris") == pytest.approx(0.5)
+    assert token_f1("Paris", "Paris") == 1.0 and token_f1("Paris", "Rome") == 0.0
+
+
+def test_suite_metrics_carry_n_and_wilson_intervals() -> None:
+    reference = {"name": "get_weather", "arguments": json.dumps(EXPECTED[0]["arguments"])}
+    tool_item = Item("t", [{"role": "user", "content": "NY weather, 3 days"}],
+                     {"role": "assistant", "tool_calls": [{"function": reference}]},
+                     [WEATHER])  # fmt: skip
+    text_item = Item("c", [{"role": "user", "content": "Capital of France?"}],
+                     {"role": "assistant", "content": "Paris."}, [])  # fmt: skip
+    right = Assembled(calls=[AssembledCall("c1", "get_weather", '{"city": "NY", "days": 3}')])
+    metrics, scores = score_items([tool_item, text_item], [right, Assembled(text="Paris")])
+    assert scores == [0.0, 1.0]  # "NY" is not "New York"
+    assert metrics["name_accuracy"] == {
+        "rate": 1.0,
+        "n": 1,
+        "interval": pytest.approx([0.2065, 1.0], abs=1e-3),
+    }
+    assert metrics["exact_match"]["rate"] == 1.0 and metrics["argument_f1"]["value"] == 0.5
+    assert metrics["right"]["rate"] == 0.5 and metrics["right"]["n"] == 2
+
+
+def test_paired_comparison_and_its_significance() -> None:
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(9, 1) == pytest.approx(0.0215, abs=1e-4)
+    assert sign_test(6, 4) == pytest.approx(0.7539, abs=1e-4)
+    a = [1.0] * 12 + [0.0] * 8
+    b = [0.0] * 10 + [1.0] * 2 + [0.0] * 8
+    result = paired(a, b)
+    assert (result["wins"], result["losses"], result["ties"]) == (10, 0, 10)
+    assert result["significant"] and result["difference"] == pytest.approx(0.5)

@@ -1,0 +1,292 @@
+"""`loragate eval`: a model version answers fixed items; each answer is scored; rates come
+with Wilson 95 % intervals, and two versions are compared on the same items, paired.
+
+Suites:
+- `held-out`: the eval split of the version's training dataset (else the newest dataset built):
+  each example's last target turn is the reference, the conversation before it the prompt.
+- `general`: `trainer/evalsets/general.jsonl`, shipped and never trained on (chat, instructions,
+  tools unrelated to the user's, including turns where no call is right): it catches forgetting.
+Items with tools are scored as calls (`trainer/scoring.py`), items with a response schema as
+structured output, the rest as text (exact match, token F1). An item is *right* when its call
+is wholly right, its output is schema-valid with every field right, or its token F1 is ≥ 0.5;
+pairs of versions are compared on that, with an exact sign test on the items only one got.
+Answers are greedy (temperature 0) from the version's GGUF in llama.cpp. Runs are stored in
+`eval_runs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.bandit import wilson
+from gateway.errors import LoragateError
+from gateway.generation import Assembled, GenerationRequest
+from gateway.store import Store
+from trainer.registry import Registry, Version
+from trainer.scoring import exact_match, score_call, score_structured, token_f1
+
+SUITES = ("held-out", "general")
+GENERAL = Path(__file__).parent / "evalsets" / "general.jsonl"
+SEED_TARGETS = {"name_accuracy": 0.95, "json_parse_rate": 0.99, "full_call_accuracy": 0.90}
+
+
+class EvalError(LoragateError):
+    """An evaluation that cannot be run as asked."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    messages: list[dict[str, Any]]  # the prompt
+    reference: dict[str, Any]  # the assistant turn expected
+    tools: list[dict[str, Any]]
+    json_schema: dict[str, Any] | None = None
+
+
+def _items_from(rows: list[dict[str, Any]]) -> list[Item]:
+    items = []
+    for i, row in enumerate(rows):
+        messages = row["messages"]
+        targets = row.get("targets") or [len(messages) - 1]
+        last = targets[-1]
+        items.append(Item(str(row.get("id", i)), messages[:last], messages[last],
+                          row.get("tools") or [], row.get("json_schema")))  # fmt: skip
+    return items
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def suite_items(home: Path, suite: str, version: Version | None) -> list[Item]:
+    if suite == "general":
+        return _items_from(_read(GENERAL))
+    folder = None
+    if version is not None and version.dataset_hash:
+        folder = home / "datasets" / version.dataset_hash
+    if folder is None or not folder.exists():
+        built = sorted((home / "datasets").glob("*/eval.jsonl"), key=lambda p: p.stat().st_mtime)
+        if not built:
+            raise EvalError("no held-out data: build a dataset first (`loragate dataset build`)")
+        folder = built[-1].parent
+    return _items_from(_read(folder / "eval.jsonl"))
+
+
+def items_hash(items: list[Item]) -> str:
+    text = json.dumps([(i.id, i.messages, i.reference) for i in items], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def answer_all(
+    gguf: Path, items: list[Item], *, label: str = "", say: Callable[[str], None] | None = None
+) -> list[Assembled]:
+    """Greedy answers from the GGUF in llama.cpp, with a status line (rate, ETA)."""
+    from gateway.backends.llamacpp import LlamaCppBackend
+
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    engine = LlamaCppBackend(gguf, n_ctx=4096, n_threads=None, n_batch=256, cache_mb=64)
+
+    async def run() -> list[Assembled]:
+        await engine.start()
+        answers, started = [], time.monotonic()
+        try:
+            for done, item in enumerate(items, 1):
+                request = GenerationRequest(
+                    model="eval", messages=item.messages, tools=item.tools or None,
+                    json_schema=item.json_schema, temperature=0.0, max_tokens=256, seed=0,
+                )  # fmt: skip
+                answer = Assembled()
+                async for event in engine.generate(request):
+                    answer.add(event)
+                answers.append(answer)
+                rate = done / (time.monotonic() - started)
+                if done % 10 == 0 or done == len(items):
+                    say(f"  {label or gguf.name}: {done}/{len(items)} answered, {rate:.1f}/s, "
+                        f"ETA {(len(items) - done) / rate:.0f} s")  # fmt: skip
+        finally:
+            await engine.close()
+        return answers
+
+    return asyncio.run(run())
+
+
+def _expected_calls(reference: dict[str, Any]) -> list[dict[str, Any]]:
+    calls = []
+    for call in reference.get("tool_calls") or []:
+        fn = call.get("function", call)
+        arguments = fn.get("arguments")
+        calls.append({"name": fn["name"],
+                      "arguments": json.loads(arguments) if isinstance(arguments, str)
+                      else arguments or {}})  # fmt: skip
+    return calls
+
+
+def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, Any], list[float]]:
+    """Metrics of a suite, each rate with n and its Wilson interval, and each item's score."""
+    counts: dict[str, list[int]] = {}  # metric -> [hits, n]
+    f1s: list[float] = []
+    tp = fp = fn = 0
+    per_item: list[float] = []
+
+    def count(metric: str, hit: bool) -> None:
+        pair = counts.setdefault(metric, [0, 0])
+        pair[0] += int(hit)
+        pair[1] += 1
+
+    for item, answer in zip(items, answers, strict=True):
+        if item.tools:
+            got = [{"name": c.name, "arguments": c.arguments} for c in answer.calls]
+            s = score_call(_expected_calls(item.reference), got, item.tools)
+            count("name_accuracy", s.name_ok)
+            count("full_call_accuracy", s.full_ok)
+            count("relevance" if s.call_expected else "irrelevance", s.called == s.call_expected)
+            if s.parsed is not None:
+                count("json_parse_rate", s.parsed)
+                count("schema_valid_rate", bool(s.schema_ok))
+            tp, fp, fn = tp + s.arg_tp, fp + s.arg_fp, fn + s.arg_fn
+            per_item.append(float(s.full_ok))
+        elif item.json_schema is not None:
+            st = score_structured(item.reference.get("content") or "", answer.text,
+                                  item.json_schema)  # fmt: skip
+            count("structured_parse_rate", st.parsed)
+            count("structured_schema_valid_rate", st.schema_ok)
+            counts.setdefault("field_exact_match", [0, 0])
+            counts["field_exact_match"][0] += st.fields_right
+            counts["field_exact_match"][1] += st.fields
+            per_item.append(float(st.schema_ok and st.fields_right == st.fields))
+        else:
+            reference = item.reference.get("content") or ""
+            count("exact_match", exact_match(reference, answer.text))
+            f1s.append(token_f1(reference, answer.text))
+            per_item.append(f1s[-1])
+    metrics: dict[str, Any] = {}
+    for metric, (hits, n) in counts.items():
+        low, high = wilson(hits, n)
+        metrics[metric] = {"rate": hits / n, "n": n, "interval": [low, high]}
+    if tp + fp + fn:
+        metrics["argument_f1"] = {"value": 2 * tp / (2 * tp + fp + fn), "n": tp + fp + fn}
+    if f1s:
+        metrics["token_f1"] = {"value": sum(f1s) / len(f1s), "n": len(f1s)}
+    right = sum(score >= 0.5 for score in per_item)
+    low, high = wilson(right, len(per_item))
+    metrics["right"] = {"rate": right / max(len(per_item), 1), "n": len(per_item),
+                        "interval": [low, high]}  # fmt: skip
+    return metrics, per_item
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact binomial p-value of `wins` vs `losses` under no difference."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired(a: list[float], b: list[float]) -> dict[str, Any]:
+    """`a` against `b` on the same items: wins, losses, ties on being right, and whether the
+    difference is significant (sign test, p < 0.05)."""
+    wins = sum(x >= 0.5 > y for x, y in zip(a, b, strict=True))
+    losses = sum(y >= 0.5 > x for x, y in zip(a, b, strict=True))
+    p = sign_test(wins, losses)
+    difference = (sum(x >= 0.5 for x in a) - sum(y >= 0.5 for y in b)) / max(len(a), 1)
+    return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses,
+            "difference": difference, "p_value": p, "significant": p < 0.05}  # fmt: skip
+
+
+@dataclass
+class SuiteRun:
+    version: str
+    suite: str
+    items_hash: str
+    metrics: dict[str, Any]
+    scores: list[float]
+    ids: list[str]
+
+
+def evaluate(
+    registry: Registry, version: Version, suite: str, items: list[Item],
+    *, say: Callable[[str], None] | None = None,
+) -> SuiteRun:  # fmt: skip
+    """Answer and score one suite, store the run, and return it."""
+    digest = items_hash(items)
+    answers = answer_all(version.gguf, items, label=f"{version.name} {suite}", say=say)
+    metrics, scores = score_items(items, answers)
+    run = SuiteRun(version.name, suite, digest, metrics, scores, [i.id for i in items])
+    _store(registry.store, run)
+    return run
+
+
+def _store(store: Store, run: SuiteRun) -> None:
+    scores = json.dumps(dict(zip(run.ids, run.scores, strict=True)))
+    store.execute(
+        "INSERT INTO eval_runs (id, created_at, version, suite, items_hash, n, metrics, items) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ("ev_" + uuid.uuid4().hex, time.time(), run.version, run.suite, run.items_hash,
+         len(run.scores), json.dumps(run.metrics), scores),
+    )  # fmt: skip
+
+
+def compare(
+    registry: Registry, version: Version, against: Version | None, suites: list[str],
+    *, say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Every suite on `version` (and `against`, on the same items), with the paired result."""
+    report: dict[str, Any] = {
+        "version": version.name, "against": against.name if against else None, "suites": {},
+    }  # fmt: skip
+    for suite in suites:
+        items = suite_items(registry.home, suite, version)
+        if not items:
+            continue
+        mine = evaluate(registry, version, suite, items, say=say)
+        entry: dict[str, Any] = {"n": len(items), "items_hash": mine.items_hash,
+                                 version.name: mine.metrics}  # fmt: skip
+        if against is not None:
+            theirs = evaluate(registry, against, suite, items, say=say)
+            entry[against.name] = theirs.metrics
+            entry["paired"] = paired(mine.scores, theirs.scores)
+        report["suites"][suite] = entry
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = []
+    names = [report["version"], *([report["against"]] if report["against"] else [])]
+    for suite, entry in report["suites"].items():
+        lines.append(f"{suite} ({entry['n']} items)")
+        metrics = sorted({m for name in names for m in entry[name]})
+        lines.append(f"  {'METRIC':<30}" + "".join(f"{name:>34}" for name in names))
+        for metric in metrics:
+            cells = []
+            for name in names:
+                value = entry[name].get(metric)
+                if value is None:
+                    cells.append(f"{'-':>34}")
+                elif "rate" in value:
+                    low, high = value["interval"]
+                    cells.append(f"{value['rate']:.3f} ({low:.3f}-{high:.3f}) n={value['n']}"
+                                 .rjust(34))  # fmt: skip
+                else:
+                    cells.append(f"{value['value']:.3f} n={value['n']}".rjust(34))
+            target = SEED_TARGETS.get(metric)
+            label = f"{metric} (target > {target:.0%})" if target else metric
+            lines.append(f"  {label:<30}" + "".join(cells))
+        if "paired" in entry:
+            p = entry["paired"]
+            verdict = "significant" if p["significant"] else "not significant"
+            lines.append(f"  paired: {p['wins']} wins, {p['losses']} losses, {p['ties']} ties; "
+                         f"difference {p['difference'] * 100:+.1f} points, p = {p['p_value']:.3f}"
+                         f" ({verdict})")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""How one answer compares with the reference answer.
+
+Tool calls are scored like the Berkeley Function Calling Leaderboard's AST checker: the right
+function; every required argument present; no argument the function does not declare; each
+value of the declared type; values equal after normalisation (strings case- and
+punctuation-folded, numbers numerically, lists and objects element by element); and a call
+exactly when one is expected (relevance), none when none is (irrelevance). Text answers get
+exact match and token F1 (SQuAD's normalisation); structured answers parse rate, schema
+validity and per-field exact match.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.schemas import violation
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list,), "object": (dict,),
+}  # fmt: skip
+
+
+def fold(text: str) -> str:
+    return " ".join(_ARTICLES.sub(" ", text.casefold().translate(_PUNCTUATION)).split())
+
+
+def same_value(expected: Any, got: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected is got
+    if isinstance(expected, int | float) and isinstance(got, int | float):
+        return abs(float(expected) - float(got)) <= 1e-9 * max(1.0, abs(float(expected)))
+    if isinstance(expected, str) and isinstance(got, str):
+        return fold(expected) == fold(got)
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(expected) == len(got) and all(map(same_value, expected, got))
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return expected.keys() == got.keys() and all(
+            same_value(v, got[k]) for k, v in expected.items()
+        )
+    return False
+
+
+def _typed(value: Any, schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    if not isinstance(kind, str) or kind not in _TYPES:
+        return True
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _TYPES[kind])
+
+
+@dataclass(frozen=True)
+class CallScore:
+    """One answer against its reference, for a turn that offered tools."""
+
+    call_expected: bool
+    called: bool
+    name_ok: bool  # the right function (or rightly none)
+    full_ok: bool  # the whole call right (or rightly none)
+    parsed: bool | None  # arguments were JSON (None: no call made)
+    schema_ok: bool | None  # arguments valid against the tool's schema (None: no call made)
+    arg_tp: int = 0
+    arg_fp: int = 0
+    arg_fn: int = 0
+
+
+def score_call(
+    expected: list[dict[str, Any]], got: list[dict[str, str]], tools: list[dict[str, Any]]
+) -> CallScore:
+    """`expected`: the reference calls as `{"name", "arguments": dict}`; `got`: the answer's
+    as `{"name", "arguments": JSON text}`. The first call of each is compared."""
+    schemas = {t.get("function", t).get("name"): t.get("function", t).get("parameters") or {}
+               for t in tools}  # fmt: skip
+    parsed: bool | None = None
+    schema_ok: bool | None = None
+    arguments: dict[str, Any] = {}
+    if got:
+        made = got[0]
+        try:
+            value = json.loads(made.get("arguments") or "{}")
+        except json.JSONDecodeError:
+            value = None
+        parsed = isinstance(value, dict)
+        arguments = value if isinstance(value, dict) else {}
+        schema = schemas.get(made.get("name"))
+        schema_ok = parsed and schema is not None and violation(arguments, schema) is None
+    if not expected or not got:
+        right = not expected and not got
+        missed = len(expected[0].get("arguments") or {}) if expected else 0
+        return CallScore(bool(expected), bool(got), right, right, parsed, schema_ok, 0,
+                         len(arguments), missed)  # fmt: skip
+    want = expected[0]
+    reference = want.get("arguments") or {}
+    properties = (schemas.get(want["name"]) or {}).get("properties") or {}
+    required = (schemas.get(want["name"]) or {}).get("required") or []
+    name_ok = made.get("name") == want["name"]
+    tp = sum(1 for k, v in reference.items() if k in arguments and same_value(v, arguments[k]))
+    fp = len(arguments) - tp
+    fn = len(reference) - tp
+    declared = not properties or all(k in properties for k in arguments)
+    typed = all(_typed(v, properties.get(k, {})) for k, v in arguments.items())
+    present = all(k in arguments for k in required)
+    full_ok = name_ok and parsed and declared and typed and present and fp == 0 and fn == 0
+    return CallScore(True, True, name_ok, bool(full_ok), parsed, schema_ok, tp, fp, fn)
+
+
+def token_f1(reference: str, answer: str) -> float:
+    want, got = fold(reference).split(), fold(answer).split()
+    if not want or not got:
+        return float(want == got)
+    common = sum((Counter(want) & Counter(got)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(got), common / len(want)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(reference: str, answer: str) -> bool:
+    return fold(reference) == fold(answer)
+
+
+@dataclass(frozen=True)
+class StructuredScore:
+    parsed: bool
+    schema_ok: bool
+    fields_right: int
+    fields: int
+
+
+def score_structured(reference: str, answer: str, schema: dict[str, Any]) -> StructuredScore:
+    want = json.loads(reference)
+    try:
+        got = json.loads(answer)
+    except json.JSONDecodeError:
+        return StructuredScore(False, False, 0, len(want) if isinstance(want, dict) else 1)
+    schema_ok = violation(got, schema) is None
+    if isinstance(want, dict):
+        right = sum(
+            1 for k, v in want.items() if isinstance(got, dict) and same_value(v, got.get(k))
+        )
+        return StructuredScore(True, schema_ok, right, len(want))
+    return StructuredScore(True, schema_ok, int(same_value(want, got)), 1)
