@@ -164,6 +164,12 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
     p.add_argument("--dry-run", action="store_true", help="build the dataset and stop")
+    p.add_argument(
+        "--no-gate",
+        dest="no_gate",
+        action="store_true",
+        help="make it a candidate even if it fails the promotion gate (live routing decides)",
+    )
     p.set_defaults(func=cmd_retrain)
 
 
@@ -408,11 +414,11 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     gguf = registry.get(f"{base}@v0").gguf
     result = retrain(
         registry.home, registry.store, gguf, base, workload=args.workload,
-        engine=args.engine, overrides=overrides, dry_run=args.dry_run,
+        engine=args.engine, overrides=overrides, dry_run=args.dry_run, gated=not args.no_gate,
         ollama=_ollama(args, base),
     )  # fmt: skip
     print(result.summary())
-    if result.version is not None:
+    if result.version is not None and result.passed:
         print(_wait_until_served(load_settings({"home": args.home}), result.version.name))
 
 

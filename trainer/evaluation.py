@@ -69,11 +69,14 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 def suite_items(home: Path, suite: str, version: Version | None) -> list[Item]:
+    return items_of(home, suite, version.dataset_hash if version is not None else None)
+
+
+def items_of(home: Path, suite: str, dataset_hash: str | None) -> list[Item]:
+    """The suite's items; held-out ones from the dataset `dataset_hash` (else the newest)."""
     if suite == "general":
         return _items_from(_read(GENERAL))
-    folder = None
-    if version is not None and version.dataset_hash:
-        folder = home / "datasets" / version.dataset_hash
+    folder = home / "datasets" / dataset_hash if dataset_hash else None
     if folder is None or not folder.exists():
         built = sorted((home / "datasets").glob("*/eval.jsonl"), key=lambda p: p.stat().st_mtime)
         if not built:
@@ -194,6 +197,12 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def one_sided_p(wins: int, losses: int) -> float:
+    """P(at least `wins` of the discordant items favour A) if A and B were alike."""
+    n = wins + losses
+    return sum(math.comb(n, i) for i in range(wins, n + 1)) / 2**n if n else 1.0
+
+
 def paired(a: list[float], b: list[float]) -> dict[str, Any]:
     """`a` against `b` on the same items: wins, losses, ties on being right, and whether the
     difference is significant (sign test, p < 0.05)."""
@@ -203,6 +212,37 @@ def paired(a: list[float], b: list[float]) -> dict[str, Any]:
     difference = (sum(x >= 0.5 for x in a) - sum(y >= 0.5 for y in b)) / max(len(a), 1)
     return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses,
             "difference": difference, "p_value": p, "significant": p < 0.05}  # fmt: skip
+
+
+MAX_GENERAL_DROP = 0.02
+
+
+def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> tuple[bool, str]:
+    """The promotion gate: the candidate must beat the active version on the held-out items
+    beyond noise (more wins than losses, one-sided sign test p < 0.05) and lose at most 2
+    points of mean score on the general set. Returns (passed, the reason)."""
+    wins, losses, ties = held_out["wins"], held_out["losses"], held_out["ties"]
+    p = one_sided_p(wins, losses)
+    held = f"held-out: {wins} wins, {losses} losses, {ties} ties (p = {p:.3f})"
+    mine, theirs = (sum(s) / max(len(s), 1) for s in general)
+    drop = mine - theirs
+    general_text = f"general: {mine:.3f} vs {theirs:.3f} ({drop * 100:+.1f} points)"
+    if wins <= losses or p >= 0.05:
+        few = " - too few held-out items to show a difference" if wins + losses + ties < 5 else ""
+        return False, f"failed the gate: {held}, not beyond noise{few}; {general_text}"
+    if drop < -MAX_GENERAL_DROP:
+        return False, f"failed the gate: {general_text}, more than 2 points lost; {held}"
+    return True, f"passed the gate: {held}; {general_text}"
+
+
+def stored_scores(store: Store, version: str, suite: str, digest: str) -> list[float] | None:
+    """Per-item scores of an earlier run of `version` on the same items, if there is one."""
+    row = store.one(
+        "SELECT items FROM eval_runs WHERE version = ? AND suite = ? AND items_hash = ? "
+        "ORDER BY created_at DESC LIMIT 1",
+        (version, suite, digest),
+    )
+    return list(json.loads(row[0]).values()) if row else None
 
 
 @dataclass
@@ -215,20 +255,27 @@ class SuiteRun:
     ids: list[str]
 
 
+def run_suite(
+    name: str, gguf: Path, suite: str, items: list[Item],
+    *, say: Callable[[str], None] | None = None,
+) -> SuiteRun:  # fmt: skip
+    """Answer and score one suite with the GGUF (not stored: see `store_run`)."""
+    answers = answer_all(gguf, items, label=f"{name} {suite}", say=say)
+    metrics, scores = score_items(items, answers)
+    return SuiteRun(name, suite, items_hash(items), metrics, scores, [i.id for i in items])
+
+
 def evaluate(
     registry: Registry, version: Version, suite: str, items: list[Item],
     *, say: Callable[[str], None] | None = None,
 ) -> SuiteRun:  # fmt: skip
     """Answer and score one suite, store the run, and return it."""
-    digest = items_hash(items)
-    answers = answer_all(version.gguf, items, label=f"{version.name} {suite}", say=say)
-    metrics, scores = score_items(items, answers)
-    run = SuiteRun(version.name, suite, digest, metrics, scores, [i.id for i in items])
-    _store(registry.store, run)
+    run = run_suite(version.name, version.gguf, suite, items, say=say)
+    store_run(registry.store, run)
     return run
 
 
-def _store(store: Store, run: SuiteRun) -> None:
+def store_run(store: Store, run: SuiteRun) -> None:
     scores = json.dumps(dict(zip(run.ids, run.scores, strict=True)))
     store.execute(
         "INSERT INTO eval_runs (id, created_at, version, suite, items_hash, n, metrics, items) "

@@ -21,6 +21,16 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import LoragateError
 from gateway.store import Store
 from trainer import base as bases
+from trainer.evaluation import (
+    SUITES,
+    SuiteRun,
+    gate,
+    items_of,
+    paired,
+    run_suite,
+    store_run,
+    stored_scores,
+)
 from trainer.registry import ALL, Registry, Version, file_record
 
 if TYPE_CHECKING:
@@ -37,6 +47,11 @@ class RetrainResult:
     active: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def passed(self) -> bool:
+        """Whether the version may take live traffic (no gate run: yes)."""
+        return bool(self.metrics.get("gate", {}).get("admitted", True))
+
     def summary(self) -> str:
         counts = self.dataset["counts"]
         lines = [
@@ -52,9 +67,18 @@ class RetrainResult:
                       if m.get(key) is not None]  # fmt: skip
             lines.append(f"eval loss {m['eval_loss']:.3f}" + (f" ({', '.join(others)})"
                                                              if others else ""))  # fmt: skip
+        for suite in ("held_out", "general"):
+            if suite in m:
+                mine, theirs = m[suite]["right"], m[suite]["active_right"]
+                lines.append(f"{suite.replace('_', '-')}: right {mine:.1%} vs {theirs:.1%} for "
+                             f"{self.active} ({m[suite]['n']} items)")  # fmt: skip
+        if "gate" in m:
+            skipped = "" if m["gate"]["admitted"] == m["gate"]["passed"] else " (gate off)"
+            lines.append(f"{m['gate']['reason']}{skipped}")
         if self.version is not None:
+            role = "candidate beside" if self.passed else "failed; still served:"
             lines.append(
-                f"{self.version.name}: candidate beside {self.active} "
+                f"{self.version.name}: {role} {self.active} "
                 f"({self.version.size / 1e6:.0f} MB {self.version.files['gguf']['path']})"
             )
         return "\n".join(lines)
@@ -70,11 +94,14 @@ def retrain(
     engine: str = "torch",
     overrides: dict[str, Any] | None = None,
     dry_run: bool = False,
+    gated: bool = True,
     ollama: OllamaDeployer | None = None,
     say: Callable[[str], None] | None = None,
 ) -> RetrainResult:
-    """`ollama`: also create the candidate there (before registering it, so that a failure
-    there leaves nothing registered)."""
+    """`gated`: a version that fails the promotion gate is registered as `failed` (with
+    False it becomes a candidate anyway, the gate's verdict recorded); `ollama`: also create
+    the candidate there (before registering it, so that a failure there leaves nothing
+    registered)."""
     from trainer.dataset import BuildOptions, build, gguf_token_counter
     from trainer.export import export
     from trainer.train import eval_loss, train_run
@@ -87,6 +114,7 @@ def retrain(
     seconds: dict[str, float] = {}
 
     stages = [s for s in STAGES if s != "deploy" or ollama is not None]
+    suite_runs: dict[str, tuple[SuiteRun, SuiteRun]] = {}
 
     def stage(name: str) -> _Stage:
         return _Stage(name, stages, seconds, say)
@@ -108,8 +136,8 @@ def retrain(
             artifacts = export(run.adapter, bases.resolve(gguf, home), staging, home=home,
                                reference_gguf=gguf, say=say)  # fmt: skip
         with stage("evaluate"):
-            # Until the evaluation suites exist, the held-out split's loss is the measure:
-            # the new adapter's, the base's, and the active version's when it is a trained one.
+            # The held-out split's loss (the new adapter's, the base's, the active trained
+            # version's), then the suites against the active version and the promotion gate.
             result.metrics = {
                 "eval_loss": run.metrics.get("eval_loss"),
                 "base_eval_loss": run.metrics.get("base_eval_loss"),
@@ -120,6 +148,11 @@ def retrain(
                 result.metrics["active_eval_loss"] = eval_loss(
                     home, dataset.hash, gguf, Path(active.files["peft"]["path"])
                 )
+            if active is not None:
+                suite_runs = _suites(registry, artifacts.gguf, active, dataset.hash, say)
+                result.metrics.update(_gate_metrics(suite_runs, gated))
+        if not result.passed:
+            ollama = None  # a version that failed the gate is kept, not deployed
         if ollama is not None:
             with stage("deploy"):
                 number = registry.next_number(base_name)
@@ -133,10 +166,14 @@ def retrain(
                 base_name, staging,
                 {"gguf": artifacts.gguf, "adapter_gguf": artifacts.adapter_gguf,
                  "peft": artifacts.peft},
-                workload=lane, state="candidate", reason="retrained",
+                workload=lane, state="candidate" if result.passed else "failed",
+                reason=result.metrics.get("gate", {}).get("reason") or "retrained",
                 parent=active.name if active else None, run_id=run.id,
                 dataset_hash=dataset.hash, metrics=result.metrics,
             )  # fmt: skip
+            for mine, _ in suite_runs.values():
+                mine.version = result.version.name
+                store_run(registry.store, mine)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if planned is not None and ollama is not None and result.version is None:
@@ -166,3 +203,39 @@ class _Stage:
         self.seconds[self.name] = round(elapsed, 1)
         if kind is not None and kind is not KeyboardInterrupt:
             self.say(f"{self.name} failed after {elapsed:.0f} s")
+
+
+def _suites(
+    registry: Registry, candidate: Path, active: Version, dataset_hash: str,
+    say: Callable[[str], None],
+) -> dict[str, tuple[SuiteRun, SuiteRun]]:  # fmt: skip
+    """The held-out and general suites on the candidate's GGUF and on the active version (its
+    stored run on the same items when there is one)."""
+    runs = {}
+    for suite in SUITES:
+        items = items_of(registry.home, suite, dataset_hash)
+        mine = run_suite("candidate", candidate, suite, items, say=say)
+        scores = stored_scores(registry.store, active.name, suite, mine.items_hash)
+        if scores is not None and len(scores) == len(items):
+            theirs = SuiteRun(active.name, suite, mine.items_hash, {}, scores, mine.ids)
+        else:
+            theirs = run_suite(active.name, active.gguf, suite, items, say=say)
+            store_run(registry.store, theirs)
+        runs[suite] = (mine, theirs)
+    return runs
+
+
+def _gate_metrics(runs: dict[str, tuple[SuiteRun, SuiteRun]], gated: bool) -> dict[str, Any]:
+    def right(scores: list[float]) -> float:
+        return sum(s >= 0.5 for s in scores) / max(len(scores), 1)
+
+    out: dict[str, Any] = {}
+    for suite, (mine, theirs) in runs.items():
+        out[suite.replace("-", "_")] = {"n": len(mine.scores), "right": right(mine.scores),
+                                         "active_right": right(theirs.scores),
+                                         "paired": paired(mine.scores, theirs.scores),
+                                         "metrics": mine.metrics}  # fmt: skip
+    passed, reason = gate(out["held_out"]["paired"],
+                          (runs["general"][0].scores, runs["general"][1].scores))  # fmt: skip
+    out["gate"] = {"passed": passed, "admitted": passed or not gated, "reason": reason}
+    return out

@@ -72,8 +72,13 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert list(versions(home)) == [f"{BASE}@v0"]
         assert list((home / "models").iterdir()) == []
 
-        done = loragate(home, "retrain", "--epochs", "6", env={"LORAGATE_PORT": str(server.port)})
+        # two dozen recorded asks leave a handful of held-out items: too few for the gate to
+        # see a difference, so this retrain goes to live routing with the gate's verdict noted
+        done = loragate(home, "retrain", "--epochs", "6", "--no-gate",
+                        env={"LORAGATE_PORT": str(server.port)})  # fmt: skip
         assert done.returncode == 0, done.stderr
+        assert "failed the gate: held-out:" in done.stdout and "(gate off)" in done.stdout
+        assert "general: right" in done.stdout and "held-out: right" in done.stdout
         assert (
             done.stdout.strip()
             .splitlines()[-1]
@@ -109,19 +114,22 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
                 break
         assert (await served_by(client))[0] == f"{BASE}@v1"
 
-        # the next retrain is judged against the active trained version too
+        # the next retrain is judged against the active trained version, and two steps of
+        # training do not beat it: stored as failed with the gate's reason, nothing changes
         again = loragate(home, "retrain", "--max-steps", "2", env={"LORAGATE_PORT": "9"})
         assert again.returncode == 0, again.stderr
         v2 = versions(home)[f"{BASE}@v2"]
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
         assert f"active {BASE}@v1" in again.stdout
-        assert again.stdout.strip().splitlines()[-1] == (
-            f"no gateway answers at http://127.0.0.1:9/v1/models: it will serve {BASE}@v2 when "
-            "it starts"
+        assert v2["states"]["*"]["state"] == "failed"
+        assert v2["states"]["*"]["reason"].startswith("failed the gate: held-out:")
+        assert (
+            again.stdout.strip()
+            .splitlines()[-1]
+            .startswith(f"{BASE}@v2: failed; still served: {BASE}@v1 (")
         )
-        withdrawn = loragate(home, "rollback")
-        assert withdrawn.stdout.strip() == f"candidate {BASE}@v2 withdrawn from *"
+        assert (await served_by(client))[0] == f"{BASE}@v1"
 
         rolled = loragate(home, "rollback")
         assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"

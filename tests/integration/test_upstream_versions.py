@@ -7,6 +7,7 @@ answer "answered by <model>", so each answer says which upstream model served it
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,16 @@ def eventually(served: Server, model: str, version: str, timeout: float = 15) ->
         time.sleep(0.1)
 
 
+def failure_of(home: Path, version: str, timeout: float = 15) -> str:
+    """The reason the gateway gave when it marked `version` failed (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while "failed" not in loragate(home, "models") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    states = json.loads(loragate(home, "models", "show", version))["states"]
+    assert states["*"]["state"] == "failed", states
+    return states["*"]["reason"]
+
+
 @pytest.fixture
 def vllm() -> Iterator[LoraServer]:
     with lora_server("smollm2") as server:
@@ -144,11 +155,7 @@ def test_a_version_without_an_adapter_is_marked_failed(tmp_path: Path, vllm: Lor
     with gateway(tmp_path) as served:
         v1 = add_version(home, peft=False)  # a GGUF registered by hand
         loragate(home, "models", "promote", v1)
-        deadline = time.monotonic() + 15
-        while "failed" not in loragate(home, "models") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        shown = loragate(home, "models", "show", v1)
-        assert "has no PEFT adapter" in shown
+        assert "has no PEFT adapter" in failure_of(home, v1)
         assert ask(served, "smollm2") == ("answered by smollm2", f"{BASE}@v0")
 
 
@@ -159,10 +166,7 @@ def test_an_upstream_without_runtime_lora_says_how_to_enable_it(tmp_path: Path) 
         with gateway(tmp_path) as served:
             v1 = add_version(home)
             loragate(home, "models", "promote", v1)
-            deadline = time.monotonic() + 15
-            while "failed" not in loragate(home, "models") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" in loragate(home, "models", "show", v1)
+            assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" in failure_of(home, v1)
             assert ask(served, "smollm2") == ("answered by smollm2", f"{BASE}@v0")
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway.generation import Assembled, AssembledCall
-from trainer.evaluation import Item, paired, score_items, sign_test
+from trainer.evaluation import Item, gate, paired, score_items, sign_test
 from trainer.scoring import same_value, score_call, token_f1
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -87,3 +87,20 @@ def test_paired_comparison_and_its_significance() -> None:
     result = paired(a, b)
     assert (result["wins"], result["losses"], result["ties"]) == (10, 0, 10)
     assert result["significant"] and result["difference"] == pytest.approx(0.5)
+
+
+def test_the_promotion_gate_wants_a_held_out_win_beyond_noise_and_no_general_loss() -> None:
+    same = ([1.0, 0.4, 0.0], [1.0, 0.4, 0.0])
+    passed, reason = gate({"wins": 6, "losses": 0, "ties": 2}, same)
+    assert passed and reason == (
+        "passed the gate: held-out: 6 wins, 0 losses, 2 ties (p = 0.016); "
+        "general: 0.467 vs 0.467 (+0.0 points)"
+    )
+    passed, reason = gate({"wins": 4, "losses": 1, "ties": 5}, same)
+    assert not passed and "(p = 0.188), not beyond noise;" in reason
+    passed, reason = gate({"wins": 2, "losses": 0, "ties": 0}, same)
+    assert not passed and "too few held-out items to show a difference" in reason
+    passed, reason = gate({"wins": 9, "losses": 0, "ties": 0}, ([0.5, 0.5], [0.6, 0.5]))
+    assert not passed and reason.startswith(
+        "failed the gate: general: 0.500 vs 0.550 (-5.0 points), more than 2 points lost"
+    )
