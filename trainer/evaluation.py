@@ -10,7 +10,8 @@ Items with tools are scored as calls (`trainer/scoring.py`), items with a respon
 structured output, the rest as text (exact match, token F1). An item is *right* when its call
 is wholly right, its output is schema-valid with every field right, or its token F1 is ≥ 0.5;
 pairs of versions are compared on that, with an exact sign test on the items only one got.
-Answers are greedy (temperature 0) from the version's GGUF in llama.cpp. Runs are stored in
+Answers are greedy (temperature 0; no seed, so that the shared prefix of agent prompts is reused)
+from the version's GGUF in llama.cpp. Runs are stored in
 `eval_runs`.
 """
 
@@ -106,7 +107,7 @@ def answer_all(
             for done, item in enumerate(items, 1):
                 request = GenerationRequest(
                     model="eval", messages=item.messages, tools=item.tools or None,
-                    json_schema=item.json_schema, temperature=0.0, max_tokens=256, seed=0,
+                    json_schema=item.json_schema, temperature=0.0, max_tokens=256,
                 )  # fmt: skip
                 answer = Assembled()
                 async for event in engine.generate(request):
