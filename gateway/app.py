@@ -98,7 +98,10 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
 
     app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = Service(backend, catalog, metrics, recorder, router, host)
+    app.state.service = Service(
+        backend, catalog, metrics, recorder, router, host,
+        fallback=settings.fallback, shadow_share=settings.shadow_share,
+    )  # fmt: skip
     app.state.rollout = rollout
     app.state.live = live
     app.include_router(openai.router)

@@ -87,6 +87,19 @@ class Settings(BaseModel):
         description="Promote a candidate when P(better) > 0.95 on live rewards, roll it back "
         "when < 0.05.",
     )
+    fallback: str | None = Field(
+        None,
+        description="When an answer's tool call or JSON fails its schema, answer once more "
+        "with this: 'next' (the lane's other version) or a model name. Requests with tools or "
+        "a response schema are then streamed only after the check.",
+    )
+    shadow_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of a candidate's workload (requests with tools or a schema) it also "
+        "answers in the background: checked and recorded, never shown.",
+    )
     retrain_every: str | None = Field(
         None, description="Retrain from serve this often (30m, 12h, 7d, 1w); None = never."
     )

@@ -37,7 +37,7 @@ FROM interactions AS i
 LEFT JOIN (SELECT interaction_id, min(value) AS worst FROM outcomes WHERE kind <> 'comment'
            GROUP BY interaction_id) AS o ON o.interaction_id = i.id
 LEFT JOIN (SELECT DISTINCT interaction_id FROM corrections) AS c ON c.interaction_id = i.id
-WHERE i.created_at >= ? AND i.version IN (?, ?) {routed}
+WHERE i.created_at >= ? AND i.version IN (?, ?) AND i.kind <> 'shadow' {routed}
   AND (o.interaction_id IS NOT NULL OR c.interaction_id IS NOT NULL) {workloads}
 GROUP BY i.version
 """

@@ -44,6 +44,8 @@ class InteractionRecord:
     propensity: float = 1.0
     latency_ms: float | None = None
     ttft_ms: float | None = None
+    kind: str = "served"  # served | retried | shadow (migration 0006)
+    fallback_of: str | None = None
 
 
 @dataclass
@@ -140,7 +142,10 @@ def _prepare_interaction(r: InteractionRecord) -> dict[str, Any]:
         "completion_tokens": finish.completion_tokens if finish else 0,
         "cached_tokens": finish.cached_tokens if finish else 0,
         "latency_ms": r.latency_ms, "ttft_ms": r.ttft_ms,
-        "redactions": n_request + n_response + n_calls, "context_hash": context_hash(r.request),
+        "redactions": n_request + n_response + n_calls,
+        # a shadow answer is not a turn the user took: it must not look like a re-ask
+        "context_hash": context_hash(r.request) if r.kind != "shadow" else None,
+        "kind": r.kind, "fallback_of": r.fallback_of,
     }  # fmt: skip
     return {
         "interaction": row,
@@ -178,6 +183,17 @@ def _judged_at_once(r: InteractionRecord) -> list[dict[str, Any]]:
         problem = _json_problem(r.answer.text, r.request.json_schema)
         outcomes.append(_outcome(r, "schema_valid", problem is None, "schema", problem or ""))
     return outcomes
+
+
+def answer_problem(request: GenerationRequest, answer: Assembled) -> str | None:
+    """What an automatic check finds wrong with the answer (a tool call whose arguments don't
+    validate, output that doesn't satisfy the response schema), or None."""
+    record = InteractionRecord(
+        id="", created_at=0.0, api="", workload="", model_requested="", version="",
+        request=request, answer=answer, status="complete",
+    )  # fmt: skip
+    failed = [o for o in _judged_at_once(record) if o["value"] == 0.0]
+    return failed[0]["detail"] if failed else None
 
 
 def _call_problem(name: str, arguments: str, schemas: dict[str, dict]) -> str | None:

@@ -76,6 +76,20 @@ class Router:
         if lane is not None and lane.candidate == candidate:
             self._lanes = {**self._lanes, workload: replace(lane, share=share)}
 
+    def lane(self, workload: str) -> Lane | None:
+        return self._lanes.get(workload) or self._lanes.get(ALL)
+
+    def other_version(self, workload: str, version: str) -> str | None:
+        """The version to try after `version` failed: the lane's candidate and active stand in
+        for each other; without a candidate, the base (v0) for a trained active version."""
+        lane = self.lane(workload)
+        if lane is None:
+            return None
+        for first, second in ((lane.active, lane.candidate), (lane.candidate, lane.active)):
+            if version == first and second is not None:
+                return second
+        return self.base_version if version != self.base_version else None
+
     def share(self, workload: str) -> float:
         """The candidate's share of the lane serving `workload` (0 without a candidate)."""
         lane = self._lanes.get(workload) or self._lanes.get(ALL)

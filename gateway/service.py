@@ -8,6 +8,9 @@ the wire format's streamer; metrics are kept here, in one place.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -19,7 +22,7 @@ from gateway.errors import LoragateError, ModelNotFound
 from gateway.generation import Assembled, Event, Finish, GenerationRequest
 from gateway.metrics import Metrics
 from gateway.recorder import Recorder
-from gateway.records import InteractionRecord
+from gateway.records import InteractionRecord, answer_problem
 from gateway.router import PIN_HEADER, Choice, Router
 from gateway.workloads import WORKLOAD_HEADER, identify
 
@@ -45,6 +48,8 @@ class Exchange:
     _recorder: Recorder
     answer: Assembled = field(default_factory=Assembled)
     error: str | None = None
+    kind: str = "served"
+    fallback_of: str | None = None
 
     @property
     def finish(self) -> Finish | None:
@@ -83,6 +88,8 @@ class Exchange:
             client=self.client,
             latency_ms=(time.perf_counter() - self.started) * 1000,
             ttft_ms=self.ttft * 1000,
+            kind=self.kind,
+            fallback_of=self.fallback_of,
         )
 
     def _close_metrics(self, labels: tuple[str, str, str]) -> None:
@@ -92,6 +99,28 @@ class Exchange:
         if self.finish:
             m.tokens.labels("in", self.workload, self.version).inc(self.finish.prompt_tokens)
             m.tokens.labels("out", self.workload, self.version).inc(self.finish.completion_tokens)
+
+    async def buffer(self) -> Assembled:
+        """Generate the whole answer now, before the client sees any of it, and return it;
+        iterating the exchange afterwards replays it (an error comes at the same point)."""
+        events: list[Event] = []
+        answer, failure = Assembled(), None
+        try:
+            async for event in _chain(self._first, self._events):
+                events.append(event)
+                answer.add(event)
+        except LoragateError as exc:
+            failure = exc
+        finally:
+            await self._events.aclose()
+        self._first, self._events = None, _replay(events, failure)
+        return answer
+
+    async def discard(self, kind: str) -> None:
+        """Record a buffered answer the client will not get, as `kind`."""
+        self.kind = kind
+        with contextlib.suppress(LoragateError):
+            await self.collect()
 
     async def collect(self) -> Assembled:
         """Run to the end and put the answer together (non-streaming responses)."""
@@ -111,16 +140,25 @@ class Service:
         recorder: Recorder,
         router: Router | None = None,
         host: VersionHost | None = None,
+        *,
+        fallback: str | None = None,
+        shadow_share: float = 0.0,
     ) -> None:
         """`router` and `host`: choose among the versions of the base the backend serves,
         and name the chosen one as the backend knows it; without them every request goes to
-        the model as it is (`@v0`)."""
+        the model as it is (`@v0`). `fallback`: answer again when an answer fails its
+        automatic check (`next`: the lane's other version; else a model name);
+        `shadow_share`: how often a lane's candidate also answers in the background."""
         self.backend = backend
         self.catalog = catalog
         self.metrics = metrics
         self.recorder = recorder
         self.router = router
         self.host = host
+        self.fallback = fallback
+        self.shadow_share = shadow_share
+        self._shadows: set[asyncio.Task[None]] = set()
+        self._random = random.Random()
 
     def _choose(self, route: Route, workload: str, pinned: str | None) -> tuple[Choice, str]:
         """The version that answers, and the model name the backend knows it by."""
@@ -137,6 +175,63 @@ class Service:
     ) -> Exchange:
         """`headers`: the client's HTTP headers (workload override, user agent)."""
         headers = headers or {}
+        exchange = await self._open(request, api=api, headers=headers)
+        checkable = request.tools_active or request.json_schema is not None
+        if checkable and not (exchange.route.pinned or headers.get(PIN_HEADER)):
+            self._maybe_shadow(request, exchange, api, headers)
+        if self.fallback is None or not checkable:
+            return exchange
+        answer = await exchange.buffer()
+        problem = answer_problem(exchange.request, answer)
+        target = self._fallback_target(exchange) if problem else None
+        if target is None:
+            return exchange
+        await exchange.discard("retried")
+        model, pinned = target
+        again = request.model_copy(update={"model": model})
+        return await self._open(
+            again, api=api, headers=headers, pinned=pinned, fallback_of=exchange.interaction_id
+        )
+
+    def _fallback_target(self, exchange: Exchange) -> tuple[str, str | None] | None:
+        """(model, version pin) to answer again with, or None when there is nothing else."""
+        if self.fallback != "next":
+            return (self.fallback, None) if self.fallback else None
+        if self.router is None or exchange.route.model != self.router.served:
+            return None
+        other = self.router.other_version(exchange.workload, exchange.version)
+        return (exchange.model_requested, other) if other else None
+
+    def _maybe_shadow(
+        self, request: GenerationRequest, served: Exchange, api: str, headers: Mapping[str, str]
+    ) -> None:
+        """With `shadow_share`, the lane's candidate answers too, in the background."""
+        if self.router is None or self._random.random() >= self.shadow_share:
+            return
+        lane = self.router.lane(served.workload)
+        if lane is None or lane.candidate is None or served.version != lane.active:
+            return
+
+        async def shadow() -> None:
+            with contextlib.suppress(LoragateError):
+                exchange = await self._open(request, api=api, headers=headers,
+                                            pinned=lane.candidate, kind="shadow")  # fmt: skip
+                await exchange.collect()
+
+        task = asyncio.create_task(shadow())
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _open(
+        self,
+        request: GenerationRequest,
+        *,
+        api: str,
+        headers: Mapping[str, str],
+        pinned: str | None = None,
+        kind: str = "served",
+        fallback_of: str | None = None,
+    ) -> Exchange:
         started = time.perf_counter()
         route = await self.catalog.resolve(request.model)
         requested = request.model
@@ -144,7 +239,7 @@ class Service:
             request, header=headers.get(WORKLOAD_HEADER), alias=route.workload, api=api
         )
         choice, backend_model = self._choose(
-            route, workload, route.pinned or headers.get(PIN_HEADER)
+            route, workload, pinned or route.pinned or headers.get(PIN_HEADER)
         )
         request = request.model_copy(update={"model": backend_model})
         labels = (api, workload, choice.version)
@@ -176,7 +271,16 @@ class Service:
             _events=events,
             _metrics=self.metrics,
             _recorder=self.recorder,
+            kind=kind,
+            fallback_of=fallback_of,
         )
+
+
+async def _replay(events: list[Event], failure: LoragateError | None) -> AsyncIterator[Event]:
+    for event in events:
+        yield event
+    if failure is not None:
+        raise failure
 
 
 async def _chain(first: Event | None, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:

@@ -28,6 +28,19 @@ def _measured(version: str, role: str, share: float, posterior: Posterior) -> di
             "reward": reward, "interval": [low, high]}  # fmt: skip
 
 
+def _shadow(registry: Registry, version: str, since: float) -> dict[str, Any]:
+    """How the candidate's shadow answers fared on the automatic checks."""
+    row = registry.store.one(
+        "SELECT count(*), coalesce(sum(CASE WHEN worst >= 0.5 THEN 1 ELSE 0 END), 0) FROM "
+        "(SELECT min(o.value) AS worst FROM interactions AS i JOIN outcomes AS o ON "
+        "o.interaction_id = i.id WHERE i.kind = 'shadow' AND i.version = ? AND i.created_at >= ? "
+        "GROUP BY i.id) AS checked",
+        (version, since),
+    )
+    checked, passed = int(row[0]), int(row[1])
+    return {"checked": checked, "passed": passed, "interval": list(wilson(passed, checked))}
+
+
 def status(registry: Registry, base: str, policy: Policy, settings: Settings) -> dict[str, Any]:
     routing = registry.routing(base)
     measured = {t.workload: t for t in trials(registry, base, policy)}
@@ -40,6 +53,7 @@ def status(registry: Registry, base: str, policy: Policy, settings: Settings) ->
                 _measured(trial.active, "active", 1 - trial.share, trial.active_rewards),
                 _measured(trial.candidate, "candidate", trial.share, trial.candidate_rewards),
             ]
+            versions[1]["shadow"] = _shadow(registry, trial.candidate, trial.since)
         else:
             row = registry.store.one(
                 "SELECT max(changed_at) FROM version_states WHERE version = ? AND workload = ?",
@@ -86,6 +100,11 @@ def render(report: dict[str, Any]) -> str:
             )
         if lane["p_better"] is not None:
             lines.append(f"{'':<10} P(candidate better) {lane['p_better']:.3f}")
+            shadow = lane["versions"][1]["shadow"]
+            if shadow["checked"]:
+                low, high = shadow["interval"]
+                lines.append(f"{'':<10} shadow answers: {shadow['passed']}/{shadow['checked']} "
+                             f"passed the automatic checks ({low:.3f}-{high:.3f})")  # fmt: skip
         change = lane["last_change"]
         if change:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(change["at"]))

@@ -76,7 +76,7 @@ def read_interactions(
 ) -> tuple[list[Interaction], dict[str, Any], int]:
     """The interactions of the window with their outcomes and latest correction; also the query
     (for the manifest) and how many were not chats."""
-    clauses: list[str] = []
+    clauses: list[str] = ["kind <> 'shadow'"]  # never shown to anyone: not a turn to learn
     params: list[Any] = []
     if options.workloads:
         clauses.append(f"workload IN ({', '.join('?' * len(options.workloads))})")
@@ -84,8 +84,7 @@ def read_interactions(
     if options.since is not None:
         clauses.append("created_at >= ?")
         params.append(options.since)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    sql = _QUERY.format(where=where)
+    sql = _QUERY.format(where=" WHERE " + " AND ".join(clauses))
     outcomes: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for iid, kind, value in store.query("SELECT interaction_id, kind, value FROM outcomes"):
         if kind != "comment":

@@ -25,7 +25,7 @@ INTERACTION_COLUMNS = (
     "id", "created_at", "api", "client", "workload", "model_requested", "version", "propensity",
     "conversation_id", "request", "response_text", "tool_calls", "finish_reason", "status",
     "error", "prompt_tokens", "completion_tokens", "cached_tokens", "latency_ms", "ttft_ms",
-    "redactions", "context_hash",
+    "redactions", "context_hash", "kind", "fallback_of",
 )  # fmt: skip
 _INSERT_INTERACTION = (
     f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "

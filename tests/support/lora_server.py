@@ -31,6 +31,8 @@ class LoraServer:
     adapters: dict[str, str] = field(default_factory=dict)  # name -> path
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)  # the model of each chat request
+    # for requests with tools: the arguments (JSON text) each model calls the first tool with
+    arguments: dict[str, str] = field(default_factory=dict)
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -61,17 +63,31 @@ def app(state: LoraServer, *, runtime_lora: bool) -> FastAPI:
         state.answered.append(model)
         text = f"answered by {model}"
         usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = "stop"
+        if body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            function = {"name": name, "arguments": state.arguments.get(model, "{}")}
+            call = {"id": f"call_{len(state.answered)}", "type": "function", "function": function}
+            message, finish = (
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                "tool_calls",
+            )
         if not body.get("stream"):
             return JSONResponse({
                 "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
+                "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                 "usage": usage,
             })  # fmt: skip
+        if "tool_calls" in message:
+            message = {
+                "role": "assistant",
+                "tool_calls": [{"index": 0, **message["tool_calls"][0]}],
+            }
 
         def chunks() -> Iterator[str]:
-            for delta, finish in (({"role": "assistant", "content": text}, None), ({}, "stop")):
-                choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            for delta, end in ((message, None), ({}, finish)):
+                choice = {"index": 0, "delta": delta, "finish_reason": end}
                 chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
                          "model": model, "choices": [choice]}  # fmt: skip
                 yield f"data: {json.dumps(chunk)}\n\n"

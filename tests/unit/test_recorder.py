@@ -280,11 +280,10 @@ def small_disk(folder: Path, size: str = "2m") -> Iterator[Path]:
 def fill(folder: Path) -> Path:
     """Write a file until the disk is full; returns it."""
     filler = folder / "filler"
-    with filler.open("wb") as fh:
+    with filler.open("wb", buffering=0) as fh:  # nothing left in a buffer to fail on close
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     return filler

@@ -53,5 +53,5 @@ def _row(interaction_id: str) -> dict:
         "conversation_id": None, "request": "{}", "response_text": "hi", "tool_calls": None,
         "finish_reason": "stop", "status": "complete", "error": None, "prompt_tokens": 1,
         "completion_tokens": 1, "cached_tokens": 0, "latency_ms": 1.0, "ttft_ms": 1.0,
-        "redactions": 0, "context_hash": None,
+        "redactions": 0, "context_hash": None, "kind": "served", "fallback_of": None,
     }  # fmt: skip
