@@ -190,6 +190,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     p.add_argument("--version", required=True, help="the version to evaluate (<model>@vN)")
     p.add_argument("--against", help="compare with this version on the same items")
+    p.add_argument("--workload", help="held-out items of this workload only [all]")
     p.add_argument("--suite", choices=("held-out", "general", "all"), default="all",
                    help="which suites [all]")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable")
@@ -465,7 +466,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     version = registry.get(args.version)
     against = registry.get(args.against) if args.against else None
     suites = list(SUITES) if args.suite == "all" else [args.suite]
-    report = compare(registry, version, against, suites)
+    report = compare(registry, version, against, suites, workload=args.workload)
     print(json.dumps(report, indent=2) if args.json else render(report))
 
 

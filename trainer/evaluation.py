@@ -69,12 +69,18 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def suite_items(home: Path, suite: str, version: Version | None) -> list[Item]:
-    return items_of(home, suite, version.dataset_hash if version is not None else None)
+def suite_items(
+    home: Path, suite: str, version: Version | None, workload: str | None = None
+) -> list[Item]:
+    dataset_hash = version.dataset_hash if version is not None else None
+    return items_of(home, suite, dataset_hash, workload)
 
 
-def items_of(home: Path, suite: str, dataset_hash: str | None) -> list[Item]:
-    """The suite's items; held-out ones from the dataset `dataset_hash` (else the newest)."""
+def items_of(
+    home: Path, suite: str, dataset_hash: str | None, workload: str | None = None
+) -> list[Item]:
+    """The suite's items; held-out ones from the dataset `dataset_hash` (else the newest),
+    of one workload when `workload` is given."""
     if suite == "general":
         return _items_from(_read(GENERAL))
     folder = home / "datasets" / dataset_hash if dataset_hash else None
@@ -83,7 +89,8 @@ def items_of(home: Path, suite: str, dataset_hash: str | None) -> list[Item]:
         if not built:
             raise EvalError("no held-out data: build a dataset first (`loragate dataset build`)")
         folder = built[-1].parent
-    return _items_from(_read(folder / "eval.jsonl"))
+    rows = _read(folder / "eval.jsonl")
+    return _items_from([r for r in rows if workload is None or r.get("workload") == workload])
 
 
 def items_hash(items: list[Item]) -> str:
@@ -288,14 +295,15 @@ def store_run(store: Store, run: SuiteRun) -> None:
 
 def compare(
     registry: Registry, version: Version, against: Version | None, suites: list[str],
-    *, say: Callable[[str], None] | None = None,
+    *, workload: str | None = None, say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Every suite on `version` (and `against`, on the same items), with the paired result."""
+    """Every suite on `version` (and `against`, on the same items), with the paired result;
+    held-out items of `workload` only, when given."""
     report: dict[str, Any] = {
         "version": version.name, "against": against.name if against else None, "suites": {},
     }  # fmt: skip
     for suite in suites:
-        items = suite_items(registry.home, suite, version)
+        items = suite_items(registry.home, suite, version, workload)
         if not items:
             continue
         mine = evaluate(registry, version, suite, items, say=say)

@@ -63,6 +63,11 @@ class Interaction:
         return self._request.get("tools") or []
 
     @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The response schema the client asked for (structured output), if any."""
+        return self._request.get("json_schema")
+
+    @property
     def size(self) -> int:
         """How long the conversation so far is (the request's length, without decoding it)."""
         return len(self.request_json)
@@ -109,6 +114,7 @@ class Example:
     sources: list[str]
     redactions: int = 0
     created_at: float = 0.0
+    json_schema: dict[str, Any] | None = None  # of the last turn, for structured-output scoring
 
     def target_tools(self) -> list[str]:
         """Names of the tools called in target turns ('' for a plain-text target)."""
@@ -123,7 +129,7 @@ class Example:
             "id": self.id, "workload": self.workload, "conversation_id": self.conversation_id,
             "trust": self.trust, "sources": self.sources, "targets": self.targets,
             "messages": self.messages, "tools": self.tools,
-        }  # fmt: skip
+        } | ({"json_schema": self.json_schema} if self.json_schema else {})  # fmt: skip
 
 
 def interaction_from_row(
@@ -202,7 +208,7 @@ def threads(
                 id=last.id, workload=last.workload, conversation_id=last.conversation_id,
                 messages=messages, tools=last.tools, targets=targets, trust=TRUST_ORDER[best],
                 sources=[i.id for i in members], redactions=max(i.redactions for i in members),
-                created_at=last.created_at,
+                created_at=last.created_at, json_schema=last.json_schema,
             ),
             negatives,
         )  # fmt: skip
@@ -213,5 +219,5 @@ def _single(i: Interaction) -> Example:
     return Example(
         id=i.id, workload=i.workload, conversation_id=i.conversation_id, messages=messages,
         tools=i.tools, targets=[len(messages) - 1], trust=i.trust, sources=[i.id],
-        redactions=i.redactions, created_at=i.created_at,
+        redactions=i.redactions, created_at=i.created_at, json_schema=i.json_schema,
     )  # fmt: skip

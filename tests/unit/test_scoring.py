@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from pathlib import Path
 
 import pytest
 
 from gateway.generation import Assembled, AssembledCall
-from trainer.evaluation import Item, gate, paired, score_items, sign_test
+from gateway.records import FeedbackRecord
+from gateway.store import Store
+from tests.support.recordings import chat, record
+from trainer.dataset import BuildOptions, build
+from trainer.evaluation import Item, gate, items_of, paired, score_items, sign_test
 from trainer.scoring import same_value, score_call, token_f1
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -104,3 +111,33 @@ def test_the_promotion_gate_wants_a_held_out_win_beyond_noise_and_no_general_los
     assert not passed and reason.startswith(
         "failed the gate: general: 0.500 vs 0.550 (-5.0 points), more than 2 points lost"
     )
+
+
+def test_structured_outputs_reach_the_held_out_suite_with_their_schema(tmp_path: Path) -> None:
+    """byllm-style requests (a response schema) become held-out items scored as structured
+    output; `--workload` keeps one workload's items."""
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+              "age": {"type": "integer"}}, "required": ["name", "age"]}  # fmt: skip
+    asked = []
+    for i in range(20):
+        workload = "byllm" if i % 2 else "chat"
+        interaction = chat(f"ia_{i}", f"Person number {i}?", f'{{"name": "P{i}", "age": {i}}}',
+                           time.time() + i, workload)  # fmt: skip
+        if workload == "byllm":
+            interaction.request = interaction.request.model_copy(update={"json_schema": schema})
+        asked.append(interaction)
+    verdicts = [FeedbackRecord(a.id, time.time() + 50, accepted=True) for a in asked]
+    asyncio.run(record(tmp_path, asked, verdicts))
+    store = Store(tmp_path / "store.db")
+    dataset = build(store, tmp_path, BuildOptions(replay_fraction=0.0), progress=False)
+    items = items_of(tmp_path, "held-out", dataset.hash, workload="byllm")
+    assert items and all(item.json_schema == schema for item in items)
+    assert len(items) < len(items_of(tmp_path, "held-out", dataset.hash))
+    reference = json.loads(items[0].reference["content"])
+    right = Assembled(text=json.dumps(reference))
+    wrong = Assembled(text='{"name": "someone", "age": "old"}')
+    metrics, scores = score_items(items[:1] * 2, [right, wrong])
+    assert scores == [1.0, 0.0]
+    assert metrics["structured_parse_rate"]["rate"] == 1.0
+    assert metrics["structured_schema_valid_rate"]["rate"] == 0.5
+    assert metrics["field_exact_match"]["rate"] == 0.5  # 2 of 4 fields
