@@ -191,6 +191,10 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", required=True, help="the version to evaluate (<model>@vN)")
     p.add_argument("--against", help="compare with this version on the same items")
     p.add_argument("--workload", help="held-out items of this workload only [all]")
+    p.add_argument("--judge", metavar="MODEL",
+                   help="also have MODEL judge text answers against the reference")  # fmt: skip
+    p.add_argument("--judge-url", dest="judge_url", metavar="URL",
+                   help="OpenAI-compatible endpoint of the judge [this gateway's /v1]")  # fmt: skip
     p.add_argument("--suite", choices=("held-out", "general", "all"), default="all",
                    help="which suites [all]")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable")
@@ -466,7 +470,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
     version = registry.get(args.version)
     against = registry.get(args.against) if args.against else None
     suites = list(SUITES) if args.suite == "all" else [args.suite]
-    report = compare(registry, version, against, suites, workload=args.workload)
+    judge = None
+    if args.judge:
+        from trainer.evaluation import Judge
+
+        settings = load_settings({"home": args.home})
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        url = args.judge_url or f"http://{host}:{settings.port}/v1"
+        judge = Judge(args.judge, url, settings.api_key)
+    report = compare(registry, version, against, suites, workload=args.workload, judge=judge)
     print(json.dumps(report, indent=2) if args.json else render(report))
 
 

@@ -6,6 +6,8 @@ Suites:
   each example's last target turn is the reference, the conversation before it the prompt.
 - `general`: `trainer/evalsets/general.jsonl`, shipped and never trained on (chat, instructions,
   tools unrelated to the user's, including turns where no call is right): it catches forgetting.
+With `--judge MODEL`, a model on an OpenAI-compatible endpoint (this gateway by default) also
+says whether each text answer is right given the reference (`judge_accuracy`).
 Items with tools are scored as calls (`trainer/scoring.py`), items with a response schema as
 structured output, the rest as text (exact match, token F1). An item is *right* when its call
 is wholly right, its output is schema-valid with every field right, or its token F1 is ≥ 0.5;
@@ -253,6 +255,56 @@ def stored_scores(store: Store, version: str, suite: str, digest: str) -> list[f
     return list(json.loads(row[0]).values()) if row else None
 
 
+_VERDICT = {"type": "object", "properties": {"verdict": {"type": "string", "enum": ["yes", "no"]}},
+            "required": ["verdict"]}  # fmt: skip
+
+
+class Judge:
+    """A model that says whether a text answer is right given the reference: any model an
+    OpenAI-compatible endpoint serves (this gateway, with a version pinned as `model@vN`, or
+    an upstream). Its verdict is constrained to yes/no by a response schema."""
+
+    def __init__(self, model: str, base_url: str, api_key: str | None = None) -> None:
+        import openai
+
+        self.model = model
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", max_retries=1)
+
+    def __call__(self, item: Item, answer: str) -> bool:
+        import openai
+
+        question = next((m.get("content") for m in reversed(item.messages)
+                         if m["role"] == "user"), "")  # fmt: skip
+        prompt = (
+            f"Question: {question}\nReference answer: {item.reference.get('content') or ''}\n"
+            f"Answer to judge: {answer}\n\nDoes the answer say what the reference says? "
+            'Reply with {"verdict": "yes"} or {"verdict": "no"}.'
+        )
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model, temperature=0, max_tokens=16,
+                messages=[{"role": "user", "content": prompt}],
+                response_format={"type": "json_schema",
+                                 "json_schema": {"name": "verdict", "schema": _VERDICT}},
+            )  # fmt: skip
+        except openai.OpenAIError as exc:
+            raise EvalError(f"the judge {self.model} at {self.client.base_url}: {exc}") from exc
+        try:
+            return json.loads(reply.choices[0].message.content or "")["verdict"] == "yes"
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return False  # an unreadable verdict is not a yes
+
+
+def judged(items: list[Item], answers: list[Assembled], judge: Judge) -> dict[str, Any] | None:
+    """The judge's accuracy on the text items (those without tools or a schema)."""
+    verdicts = [judge(item, answer.text) for item, answer in zip(items, answers, strict=True)
+                if not item.tools and item.json_schema is None]  # fmt: skip
+    if not verdicts:
+        return None
+    low, high = wilson(sum(verdicts), len(verdicts))
+    return {"rate": sum(verdicts) / len(verdicts), "n": len(verdicts), "interval": [low, high]}
+
+
 @dataclass
 class SuiteRun:
     version: str
@@ -265,20 +317,22 @@ class SuiteRun:
 
 def run_suite(
     name: str, gguf: Path, suite: str, items: list[Item],
-    *, say: Callable[[str], None] | None = None,
+    *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
 ) -> SuiteRun:  # fmt: skip
     """Answer and score one suite with the GGUF (not stored: see `store_run`)."""
     answers = answer_all(gguf, items, label=f"{name} {suite}", say=say)
     metrics, scores = score_items(items, answers)
+    if judge is not None and (accuracy := judged(items, answers, judge)) is not None:
+        metrics["judge_accuracy"] = accuracy
     return SuiteRun(name, suite, items_hash(items), metrics, scores, [i.id for i in items])
 
 
 def evaluate(
     registry: Registry, version: Version, suite: str, items: list[Item],
-    *, say: Callable[[str], None] | None = None,
+    *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
 ) -> SuiteRun:  # fmt: skip
     """Answer and score one suite, store the run, and return it."""
-    run = run_suite(version.name, version.gguf, suite, items, say=say)
+    run = run_suite(version.name, version.gguf, suite, items, judge=judge, say=say)
     store_run(registry.store, run)
     return run
 
@@ -295,7 +349,8 @@ def store_run(store: Store, run: SuiteRun) -> None:
 
 def compare(
     registry: Registry, version: Version, against: Version | None, suites: list[str],
-    *, workload: str | None = None, say: Callable[[str], None] | None = None,
+    *, workload: str | None = None, judge: Judge | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Every suite on `version` (and `against`, on the same items), with the paired result;
     held-out items of `workload` only, when given."""
@@ -306,11 +361,11 @@ def compare(
         items = suite_items(registry.home, suite, version, workload)
         if not items:
             continue
-        mine = evaluate(registry, version, suite, items, say=say)
+        mine = evaluate(registry, version, suite, items, judge=judge, say=say)
         entry: dict[str, Any] = {"n": len(items), "items_hash": mine.items_hash,
                                  version.name: mine.metrics}  # fmt: skip
         if against is not None:
-            theirs = evaluate(registry, against, suite, items, say=say)
+            theirs = evaluate(registry, against, suite, items, judge=judge, say=say)
             entry[against.name] = theirs.metrics
             entry["paired"] = paired(mine.scores, theirs.scores)
         report["suites"][suite] = entry

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.servers import gateway
+
 BASE = "smollm2-135m-instruct"
 
 
@@ -45,3 +47,35 @@ def test_eval_of_an_unknown_version_is_one_clear_line(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"loragate: error: no model version '{BASE}@v7'; known: {BASE}@v0"
     )
+
+
+def test_a_judge_model_grades_the_text_answers(tmp_path: Path) -> None:
+    """The judge is the served model itself, through a running gateway: its yes/no verdict is
+    held to a response schema, so every verdict is readable."""
+    with gateway(tmp_path, "--n-ctx", "2048") as served:
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path / "other"),
+             "--version", f"{BASE}@v0", "--suite", "general", "--json",
+             "--judge", f"{BASE}@v0", "--judge-url", f"{served.url}/v1"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        judged = json.loads(done.stdout)["suites"]["general"][f"{BASE}@v0"]["judge_accuracy"]
+        assert judged["n"] == 12  # the chat and instruction items; tool items are not judged
+        assert 0 <= judged["interval"][0] <= judged["rate"] <= judged["interval"][1] <= 1
+        with sqlite3.connect(served.home / "store.db") as db:  # the judge's requests, recorded
+            asked = db.execute("SELECT count(*) FROM interactions WHERE request LIKE "
+                               "'%Reference answer%'").fetchone()[0]  # fmt: skip
+        assert asked == 12
+
+
+def test_an_unreachable_judge_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
+         "--version", f"{BASE}@v0", "--suite", "general", "--judge", "any",
+         "--judge-url", "http://127.0.0.1:9/v1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("loragate: error: the judge any at http://127.0.0.1:9/v1/: ")
