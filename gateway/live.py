@@ -11,7 +11,6 @@ through the registry with the reason; the rollout then swaps as for any registry
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from gateway.bandit import Decision, Policy, Posterior
 from gateway.config import Settings
-from gateway.errors import LoragateError
+from gateway.periodic import Periodic
 from gateway.router import ALL, Router
 from gateway.store import Store
 
@@ -136,30 +135,17 @@ class LiveRouting:
         self.store_url = store_url
         self.policy = policy
         self.decide = decide
-        self.interval = interval
         self._registry: Registry | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("loragate-live", lambda: asyncio.to_thread(self.step), interval,
+                              what="live routing not updated")  # fmt: skip
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="loragate-live")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.close()
         if self._registry is not None:
             self._registry.store.close()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await asyncio.to_thread(self.step)
-            except LoragateError as exc:
-                log.warning("live routing not updated: %s", exc.message)
-            except Exception:
-                log.exception("live routing failed")
 
     def step(self) -> list[Trial]:
         """Measure every trial once, set shares, act on decisions."""

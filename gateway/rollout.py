@@ -10,13 +10,13 @@ version that fails to load is marked `failed` with the reason, and the table sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.backends.base import VersionHost
 from gateway.errors import LoragateError
+from gateway.periodic import Periodic
 from gateway.router import Lane, Router
 from gateway.store import Store
 
@@ -40,10 +40,10 @@ class Rollout:
         self.router = router
         self.home = home
         self.store_url = store_url
-        self.interval = interval
         self.generation = -1
         self._registry: Registry | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic("loragate-rollout", self._sync_if_changed, interval,
+                               what="model versions not read")  # fmt: skip
 
     async def start(self) -> None:
         """Register the served base as v0 (once), apply the current table, then watch."""
@@ -51,13 +51,10 @@ class Rollout:
             await self._sync_if_changed()
         except LoragateError as exc:
             log.warning("model versions not read (serving the base model): %s", exc.message)
-        self._task = asyncio.create_task(self._watch(), name="loragate-rollout")
+        self._watch.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._watch.close()
         if self._registry is not None:
             self._registry.store.close()
 
@@ -71,16 +68,6 @@ class Rollout:
             registry.ensure_base(self.host.path, self.host.name)
             self._registry = registry
         return self._registry
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self._sync_if_changed()
-            except LoragateError as exc:
-                log.warning("model versions not read: %s", exc.message)
-            except Exception:
-                log.exception("applying the model versions failed")
 
     async def _sync_if_changed(self) -> None:
         registry = await asyncio.to_thread(self._open)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import LoragateError
+from gateway.periodic import Periodic
 from gateway.store import Store
 
 log = logging.getLogger("loragate")
@@ -76,31 +76,20 @@ class Scheduler:
         self.command = list(command or [sys.executable, "-m", "gateway.cli", "retrain",
                                         "--home", str(home), "--threads", threads])  # fmt: skip
         self.on_busy = on_busy
-        self.poll = poll
         self.last_log: Path | None = None
         self.runs = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("loragate-retrain-schedule", self.check, poll,
+                              what="scheduled retrain", immediately=True)  # fmt: skip
         self._process: asyncio.subprocess.Process | None = None
         self._started_at: float | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="loragate-retrain-schedule")
+        self._loop.start()
 
     async def close(self) -> None:
         """Stops watching; a retrain already running is left to finish on its own."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except LoragateError as exc:
-                log.warning("scheduled retrain: %s", exc.message)
-            await asyncio.sleep(self.poll)
+        await self._loop.close()
 
     async def check(self) -> bool:
         """Start a retrain if one is due and none is running; returns whether it started."""
