@@ -177,9 +177,10 @@ class Service:
         headers = headers or {}
         exchange = await self._open(request, api=api, headers=headers)
         checkable = request.tools_active or request.json_schema is not None
-        if checkable and not (exchange.route.pinned or headers.get(PIN_HEADER)):
-            self._maybe_shadow(request, exchange, api, headers)
-        if self.fallback is None or not checkable:
+        if not checkable or exchange.route.pinned or headers.get(PIN_HEADER):
+            return exchange  # nothing to check, or a version asked for by name: as it is
+        self._maybe_shadow(request, exchange, api, headers)
+        if self.fallback is None:
             return exchange
         answer = await exchange.buffer()
         problem = answer_problem(exchange.request, answer)
