@@ -29,12 +29,12 @@ def vllm() -> LoraServer:
         yield server
 
 
-def ask(served: Server, stream: bool) -> tuple[str, str]:
+def ask(served: Server, stream: bool, **headers: str) -> tuple[str, str]:
     """(the tool arguments the client got, the version header)."""
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="smollm2", messages=[{"role": "user", "content": "Weather in Lisbon?"}],
-        tools=[WEATHER], stream=stream,
+        tools=[WEATHER], stream=stream, extra_headers=headers,
     )  # fmt: skip
     if stream:
         arguments = "".join(chunk.choices[0].delta.tool_calls[0].function.arguments or ""
@@ -97,6 +97,9 @@ def test_an_answer_failing_its_schema_is_answered_again_by_the_other_version(
         judged = rows(home, f"SELECT kind, value FROM outcomes WHERE interaction_id = "
                             f"'{retried[0]}'")  # fmt: skip
         assert ("tool_call_valid", 0.0) in judged
+
+        pinned = ask(served, stream, **{"X-Loragate-Model-Version": v1})
+        assert pinned == (BAD, v1)  # a version asked for by name answers as it is
 
         vllm.arguments[v1] = GOOD  # a passing answer is served as it came
         assert ask(served, stream) == (GOOD, v1)
