@@ -103,7 +103,6 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         fallback=settings.fallback, shadow_share=settings.shadow_share,
     )  # fmt: skip
     app.state.rollout = rollout
-    app.state.live = live
     app.include_router(openai.router)
     app.include_router(feedback.router)
     app.include_router(ollama.router)

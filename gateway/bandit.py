@@ -46,8 +46,9 @@ class Posterior:
         return self.failures + 1
 
     @property
-    def mean(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
+    def rate(self) -> float | None:
+        """The observed success rate (None before any outcome)."""
+        return self.successes / self.n if self.n else None
 
     def add(self, success: bool) -> Posterior:
         return Posterior(self.successes + success, self.failures + (not success))

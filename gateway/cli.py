@@ -228,11 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SERVE_FLAGS = ("host", "port", "backend", "model", "upstream", "train_base", "home", "config")
+_SERVE_FLAGS = ("host", "port", "backend", "model", "upstream", "train_base", "home", "config",
+                "n_ctx")  # fmt: skip
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    settings = load_settings({k: getattr(args, k) for k in (*_SERVE_FLAGS, "n_ctx")})
+    settings = load_settings({k: getattr(args, k) for k in _SERVE_FLAGS})
     serve(settings)
 
 
@@ -427,13 +428,18 @@ def cmd_retrain(args: argparse.Namespace) -> None:
         print(_wait_until_served(load_settings({"home": args.home}), result.version.name))
 
 
+def _gateway_url(settings: Settings) -> str:
+    """Where the gateway these settings describe answers, seen from this machine."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
 def _wait_until_served(settings: Settings, version: str, timeout: float = 60.0) -> str:
     """A gateway running with this home loads the new version by itself; say when it serves it."""
     import urllib.error
     import urllib.request
 
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}/v1/models"
+    url = f"{_gateway_url(settings)}/v1/models"
     headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
     started = time.monotonic()
     while True:
@@ -475,8 +481,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from trainer.evaluation import Judge
 
         settings = load_settings({"home": args.home})
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-        url = args.judge_url or f"http://{host}:{settings.port}/v1"
+        url = args.judge_url or f"{_gateway_url(settings)}/v1"
         judge = Judge(args.judge, url, settings.api_key)
     report = compare(registry, version, against, suites, workload=args.workload, judge=judge)
     print(json.dumps(report, indent=2) if args.json else render(report))

@@ -87,11 +87,7 @@ def trials(registry: Registry, base: str, policy: Policy) -> list[Trial]:
     for workload, slot in routing.items():
         if slot.candidate is None:
             continue
-        row = registry.store.one(
-            "SELECT changed_at FROM version_states WHERE version = ? AND workload = ?",
-            (slot.candidate.name, workload),
-        )
-        since = float(row[0]) if row else 0.0
+        since = registry.state_since(slot.candidate.name, workload)
         pair = (slot.active.name, slot.candidate.name)
         active, candidate = rewards(registry.store, pair, since, workload, others)
         decision, p = policy.decide(active, candidate)
@@ -112,8 +108,7 @@ def describe(trial: Trial) -> str:
     a, c = trial.active_rewards, trial.candidate_rewards
     return (
         f"live: P(better) {trial.p_better:.3f} after {c.n} judged outcomes of {trial.candidate} "
-        f"(reward {c.successes / max(c.n, 1):.3f}) and {a.n} of {trial.active} "
-        f"(reward {a.successes / max(a.n, 1):.3f})"
+        f"(reward {c.rate or 0:.3f}) and {a.n} of {trial.active} (reward {a.rate or 0:.3f})"
     )
 
 

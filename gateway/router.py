@@ -92,9 +92,10 @@ class Router:
 
     def share(self, workload: str) -> float:
         """The candidate's share of the lane serving `workload` (0 without a candidate)."""
-        lane = self._lanes.get(workload) or self._lanes.get(ALL)
-        if lane is None or lane.candidate is None:
-            return 0.0
+        lane = self.lane(workload)
+        return self._share_of(lane) if lane is not None and lane.candidate else 0.0
+
+    def _share_of(self, lane: Lane) -> float:
         return self.canary_share if lane.share is None else lane.share
 
     def versions(self) -> set[str]:
@@ -115,16 +116,16 @@ class Router:
                     param="model",
                 )
             return Choice(pinned, 1.0)
-        lane = self._lanes.get(workload) or self._lanes.get(ALL)
+        lane = self.lane(workload)
         if lane is None:
             return Choice(self.base_version, 1.0)
         if lane.candidate is None:
             return Choice(lane.active, 1.0)
-        share = self.canary_share if lane.share is None else lane.share
+        share = self._share_of(lane)
         if self._random.random() < share:
             return Choice(lane.candidate, share)
         return Choice(lane.active, 1.0 - share)
 
     def active_version(self, workload: str = ALL) -> str:
-        lane = self._lanes.get(workload) or self._lanes.get(ALL)
+        lane = self.lane(workload)
         return lane.active if lane else self.base_version

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 import uuid
@@ -25,6 +26,8 @@ from gateway.recorder import Recorder
 from gateway.records import InteractionRecord, answer_problem
 from gateway.router import PIN_HEADER, Choice, Router
 from gateway.workloads import WORKLOAD_HEADER, identify
+
+log = logging.getLogger("loragate")
 
 
 @dataclass
@@ -187,12 +190,18 @@ class Service:
         target = self._fallback_target(exchange) if problem else None
         if target is None:
             return exchange
-        await exchange.discard("retried")
         model, pinned = target
         again = request.model_copy(update={"model": model})
-        return await self._open(
-            again, api=api, headers=headers, pinned=pinned, fallback_of=exchange.interaction_id
-        )
+        try:
+            second = await self._open(
+                again, api=api, headers=headers, pinned=pinned, fallback_of=exchange.interaction_id
+            )
+        except LoragateError as exc:  # the fallback can't answer: the client gets the first
+            log.warning("fallback to %s failed (%s): serving the unchecked answer", model,
+                        exc.message)  # fmt: skip
+            return exchange
+        await exchange.discard("retried")
+        return second
 
     def _fallback_target(self, exchange: Exchange) -> tuple[str, str | None] | None:
         """(model, version pin) to answer again with, or None when there is nothing else."""

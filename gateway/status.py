@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 
 def _measured(version: str, role: str, share: float, posterior: Posterior) -> dict[str, Any]:
     low, high = wilson(posterior.successes, posterior.n)
-    reward = posterior.successes / posterior.n if posterior.n else None
     return {"version": version, "role": role, "share": share, "judged": posterior.n,
-            "reward": reward, "interval": [low, high]}  # fmt: skip
+            "reward": posterior.rate, "interval": [low, high]}  # fmt: skip
 
 
 def _shadow(registry: Registry, version: str, since: float) -> dict[str, Any]:
@@ -55,11 +54,7 @@ def status(registry: Registry, base: str, policy: Policy, settings: Settings) ->
             ]
             versions[1]["shadow"] = _shadow(registry, trial.candidate, trial.since)
         else:
-            row = registry.store.one(
-                "SELECT max(changed_at) FROM version_states WHERE version = ? AND workload = ?",
-                (slot.active.name, workload),
-            )
-            since = float(row[0]) if row and row[0] is not None else 0.0
+            since = registry.state_since(slot.active.name, workload)
             pair = (slot.active.name, slot.active.name)
             own, _ = rewards(registry.store, pair, since, workload, others, routed_only=False)
             versions = [_measured(slot.active.name, "active", 1.0, own)]

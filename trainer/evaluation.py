@@ -40,6 +40,7 @@ from trainer.scoring import exact_match, score_call, score_structured, token_f1
 
 SUITES = ("held-out", "general")
 GENERAL = Path(__file__).parent / "evalsets" / "general.jsonl"
+RIGHT = 0.5  # an item's score from which it counts as right
 SEED_TARGETS = {"name_accuracy": 0.95, "json_parse_rate": 0.99, "full_call_accuracy": 0.90}
 
 
@@ -190,9 +191,9 @@ def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, 
         metrics["argument_f1"] = {"value": 2 * tp / (2 * tp + fp + fn), "n": tp + fp + fn}
     if f1s:
         metrics["token_f1"] = {"value": sum(f1s) / len(f1s), "n": len(f1s)}
-    right = sum(score >= 0.5 for score in per_item)
+    right = sum(score >= RIGHT for score in per_item)
     low, high = wilson(right, len(per_item))
-    metrics["right"] = {"rate": right / max(len(per_item), 1), "n": len(per_item),
+    metrics["right"] = {"rate": right_rate(per_item), "n": len(per_item),
                         "interval": [low, high]}  # fmt: skip
     return metrics, per_item
 
@@ -207,6 +208,10 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def right_rate(scores: list[float]) -> float:
+    return sum(score >= RIGHT for score in scores) / max(len(scores), 1)
+
+
 def one_sided_p(wins: int, losses: int) -> float:
     """P(at least `wins` of the discordant items favour A) if A and B were alike."""
     n = wins + losses
@@ -216,10 +221,10 @@ def one_sided_p(wins: int, losses: int) -> float:
 def paired(a: list[float], b: list[float]) -> dict[str, Any]:
     """`a` against `b` on the same items: wins, losses, ties on being right, and whether the
     difference is significant (sign test, p < 0.05)."""
-    wins = sum(x >= 0.5 > y for x, y in zip(a, b, strict=True))
-    losses = sum(y >= 0.5 > x for x, y in zip(a, b, strict=True))
+    wins = sum(x >= RIGHT > y for x, y in zip(a, b, strict=True))
+    losses = sum(y >= RIGHT > x for x, y in zip(a, b, strict=True))
     p = sign_test(wins, losses)
-    difference = (sum(x >= 0.5 for x in a) - sum(y >= 0.5 for y in b)) / max(len(a), 1)
+    difference = right_rate(a) - right_rate(b)
     return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses,
             "difference": difference, "p_value": p, "significant": p < 0.05}  # fmt: skip
 

@@ -141,6 +141,14 @@ class Registry:
         known = ", ".join(v.name for v in self.versions()) or "none"
         raise ModelNotFound(f"no model version {name!r}; known: {known}")
 
+    def state_since(self, name: str, workload: str) -> float:
+        """When `name` took its present state for `workload` (0 if it has none of its own)."""
+        row = self.store.one(
+            "SELECT changed_at FROM version_states WHERE version = ? AND workload = ?",
+            (name, workload),
+        )
+        return float(row[0]) if row else 0.0
+
     def generation(self) -> int:
         """Grows with every change of state; 0 before the first."""
         return int(self.store.one("SELECT coalesce(max(id), 0) FROM deployments")[0])

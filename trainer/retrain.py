@@ -27,6 +27,7 @@ from trainer.evaluation import (
     gate,
     items_of,
     paired,
+    right_rate,
     run_suite,
     store_run,
     stored_scores,
@@ -226,13 +227,10 @@ def _suites(
 
 
 def _gate_metrics(runs: dict[str, tuple[SuiteRun, SuiteRun]], gated: bool) -> dict[str, Any]:
-    def right(scores: list[float]) -> float:
-        return sum(s >= 0.5 for s in scores) / max(len(scores), 1)
-
     out: dict[str, Any] = {}
     for suite, (mine, theirs) in runs.items():
-        out[suite.replace("-", "_")] = {"n": len(mine.scores), "right": right(mine.scores),
-                                         "active_right": right(theirs.scores),
+        out[suite.replace("-", "_")] = {"n": len(mine.scores), "right": right_rate(mine.scores),
+                                         "active_right": right_rate(theirs.scores),
                                          "paired": paired(mine.scores, theirs.scores),
                                          "metrics": mine.metrics}  # fmt: skip
     passed, reason = gate(out["held_out"]["paired"],

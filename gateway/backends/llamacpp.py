@@ -45,6 +45,11 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
 
 
+def model_path(settings: Settings) -> Path:
+    """The GGUF the embedded engine serves: `model`, else the packaged default."""
+    return Path(settings.model).expanduser() if settings.model else default_model_path()
+
+
 def model_name_for(path: Path) -> str:
     """`SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct`. Names never start with
     `gpt` or `o`: Continue would send autocomplete for such a model to the chat endpoint."""
@@ -111,7 +116,7 @@ class LlamaCppBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppBackend:
-        path = Path(settings.model).expanduser() if settings.model else default_model_path()
+        path = model_path(settings)
         if not path.is_file():
             raise EngineError(f"model file not found: {path}")
         return cls(

@@ -138,10 +138,10 @@ def _message(text: str) -> str:
 def training_base(settings: Settings) -> Path | None:
     """The GGUF that versions are trained from: the embedded engine's model, or `train_base`
     for an upstream (None: no versions)."""
-    from gateway.backends.llamacpp import default_model_path
+    from gateway.backends.llamacpp import default_model_path, model_path
 
     if settings.backend == "llamacpp":
-        return Path(settings.model).expanduser() if settings.model else default_model_path()
+        return model_path(settings)
     if settings.train_base is None:
         return None
     if settings.train_base == "default":

@@ -105,6 +105,18 @@ def test_an_answer_failing_its_schema_is_answered_again_by_the_other_version(
         assert ask(served, stream) == (GOOD, v1)
 
 
+def test_a_fallback_that_cannot_answer_leaves_the_first_answer(
+    tmp_path: Path, vllm: LoraServer
+) -> None:
+    home = configure(tmp_path, backend="openai", upstream=vllm.url, model="smollm2",
+                     train_base="default", fallback="no-such-model")  # fmt: skip
+    with gateway(tmp_path) as served:
+        vllm.arguments = {"smollm2": BAD}
+        assert ask(served, stream=False) == (BAD, f"{BASE}@v0")  # not a 404 for the client
+        assert "fallback to no-such-model failed" in served.output()
+        assert rows(home, "SELECT kind FROM interactions") == [("served",)]
+
+
 def test_a_candidate_answers_in_the_shadow_checked_and_never_shown(
     tmp_path: Path, vllm: LoraServer
 ) -> None:
