@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -56,6 +57,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     p.add_argument("--config", help="TOML config file [LORAGATE_CONFIG, <home>/config.toml]")
     p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context tokens [LORAGATE_N_CTX, 8192]")
+    p.add_argument("--log-level", dest="log_level", choices=("debug", "info", "warning", "error"),
+                   help="what is logged to stderr [LORAGATE_LOG_LEVEL, info]")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
 
@@ -229,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SERVE_FLAGS = ("host", "port", "backend", "model", "upstream", "train_base", "home", "config",
-                "n_ctx")  # fmt: skip
+                "n_ctx", "log_level")  # fmt: skip
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -519,6 +522,7 @@ def serve(settings: Settings) -> None:
             f"refusing to listen on {settings.host} without an API key: set LORAGATE_API_KEY"
         )
     settings.home.mkdir(parents=True, exist_ok=True)
+    _log_to_stderr(settings.log_level)
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False
@@ -536,6 +540,16 @@ def serve(settings: Settings) -> None:
 
     server.startup = startup  # type: ignore[method-assign]
     server.run()
+
+
+def _log_to_stderr(level: str) -> None:
+    """The gateway's own lines (loads, swaps, promotions, warnings), timestamped."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("loragate")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
 
 
 def _announce(app: object, settings: Settings, port: int) -> None:

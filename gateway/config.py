@@ -51,6 +51,9 @@ class Settings(BaseModel):
     config: Path | None = Field(None, description="The TOML config file that was read.")
     api_key: str | None = Field(None, description="Bearer key clients must send, if set.")
     upstream_api_key: str | None = Field(None, description="Bearer key for the upstream.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="What the gateway logs to stderr: loads, swaps, promotions at info."
+    )
     n_ctx: int = Field(8192, ge=64, description="llama.cpp context size in tokens.")
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")

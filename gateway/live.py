@@ -154,6 +154,9 @@ class LiveRouting:
             self.router.set_share(trial.workload, trial.candidate, trial.share)
             if not self.decide or trial.decision is None:
                 continue
+            current = registry.candidate(self.router.base, trial.workload)
+            if current is None or current.name != trial.candidate:
+                continue  # changed by someone else since it was measured: theirs stands
             reason = describe(trial)
             if trial.decision == "promote":
                 registry.promote(trial.candidate, trial.workload, reason=reason)

@@ -84,6 +84,7 @@ class Rollout:
             if not await self._load(registry, active, workload):
                 return  # marked failed: the next generation brings the table without it
             lanes[workload] = Lane(active.name, candidate.name if candidate else None)
+        log.info("serving %s", describe(lanes))
         self.router.update(lanes)
         self.generation = generation
         for version in self.host.loaded() - self.router.versions():
@@ -98,3 +99,11 @@ class Rollout:
             log.error("%s %s", version.name, reason)
             await asyncio.to_thread(registry.set_state, version.name, workload, "failed", reason)
             return False
+
+
+def describe(lanes: dict[str, Lane]) -> str:
+    """`* → m@v1 (candidate m@v2)`, one workload after the other."""
+    return "; ".join(
+        f"{workload} → {lane.active}" + (f" (candidate {lane.candidate})" if lane.candidate else "")
+        for workload, lane in sorted(lanes.items())
+    )

@@ -11,6 +11,7 @@ A choice is one dict lookup and one random number: routing costs about a microse
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass, replace
 
 from gateway.errors import ModelNotFound
@@ -50,6 +51,10 @@ class Router:
         self.served = served or base
         self.canary_share = canary_share
         self._lanes: dict[str, Lane] = {}
+        # the table is swapped by the rollout (event loop) and shares set by live routing (a
+        # worker thread): each read-modify-write holds this, so neither undoes the other;
+        # choices read the table without it
+        self._writing = threading.Lock()
         self._random = random.Random(seed)
 
     @property
@@ -59,22 +64,24 @@ class Router:
     def update(self, lanes: dict[str, Lane]) -> None:
         """Swap the whole table at once: the next choice sees only the new one. A candidate
         that stays keeps the share it had."""
-        old = self._lanes
-        self._lanes = {
-            w: replace(lane, share=old[w].share)
-            if lane.share is None and w in old and old[w].candidate == lane.candidate
-            else lane
-            for w, lane in lanes.items()
-        }
+        with self._writing:
+            old = self._lanes
+            self._lanes = {
+                w: replace(lane, share=old[w].share)
+                if lane.share is None and w in old and old[w].candidate == lane.candidate
+                else lane
+                for w, lane in lanes.items()
+            }
 
     def lanes(self) -> dict[str, Lane]:
         return dict(self._lanes)
 
     def set_share(self, workload: str, candidate: str, share: float) -> None:
         """The candidate's share of `workload`, if it is still that lane's candidate."""
-        lane = self._lanes.get(workload)
-        if lane is not None and lane.candidate == candidate:
-            self._lanes = {**self._lanes, workload: replace(lane, share=share)}
+        with self._writing:
+            lane = self._lanes.get(workload)
+            if lane is not None and lane.candidate == candidate:
+                self._lanes = {**self._lanes, workload: replace(lane, share=share)}
 
     def lane(self, workload: str) -> Lane | None:
         return self._lanes.get(workload) or self._lanes.get(ALL)

@@ -3,18 +3,18 @@ GGUF registered as a candidate → the serving gateway loads it → promotion �
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import openai
 import pytest
 
 from tests.support.recordings import record_corrections
-from tests.support.servers import gateway
+from tests.support.servers import gateway, served_by_in_a_row
 
 BASE = "smollm2-135m-instruct"
 
@@ -35,8 +35,8 @@ def versions(home: Path) -> dict[str, dict]:
     return {v["name"]: v for v in json.loads(listed.stdout)}
 
 
-async def served_by(client: openai.AsyncOpenAI, model: str = BASE) -> tuple[str, str]:
-    raw = await client.chat.completions.with_raw_response.create(
+def served_by(client: openai.OpenAI, model: str = BASE) -> tuple[str, str]:
+    raw = client.chat.completions.with_raw_response.create(
         model=model, max_tokens=24, temperature=0,
         messages=[{"role": "user", "content": "What port does loragate listen on?"}],
     )  # fmt: skip
@@ -97,22 +97,22 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert v1["metrics"]["eval_loss"] < v1["metrics"]["base_eval_loss"]
         assert v1["metrics"]["checks"]["tokenizer_round_trip"] is True
 
-        client = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0)
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0)
         for _ in range(200):
-            if f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]:
+            if f"{BASE}@v1" in [m.id for m in client.models.list().data]:
                 break
-            await asyncio.sleep(0.1)
-        version, text = await served_by(client, f"{BASE}@v1")
+            time.sleep(0.1)
+        version, text = served_by(client, f"{BASE}@v1")
         assert version == f"{BASE}@v1"
         assert "8420" in text  # the corrected fact, from the exported, quantized GGUF
-        assert "8420" not in (await served_by(client, f"{BASE}@v0"))[1]
+        assert "8420" not in served_by(client, f"{BASE}@v0")[1]
 
         promoted = loragate(home, "models", "promote", f"{BASE}@v1")
         assert promoted.returncode == 0, promoted.stderr
-        for _ in range(100):
-            if (await served_by(client))[0] == f"{BASE}@v1":
-                break
-        assert (await served_by(client))[0] == f"{BASE}@v1"
+        # as a candidate it already answered some requests: the promotion has arrived when
+        # it answers all of them
+        served_by_in_a_row(server, f"{BASE}@v1", lambda: served_by(client), timeout=60)
+        assert f"INFO serving * → {BASE}@v1\n" in server.output()
 
         # the next retrain is judged against the active trained version, and two steps of
         # training do not beat it: stored as failed with the gate's reason, nothing changes
@@ -129,14 +129,11 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
             .splitlines()[-1]
             .startswith(f"{BASE}@v2: failed; still served: {BASE}@v1 (")
         )
-        assert (await served_by(client))[0] == f"{BASE}@v1"
+        assert served_by(client)[0] == f"{BASE}@v1"
 
         rolled = loragate(home, "rollback")
         assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"
-        for _ in range(100):
-            if (await served_by(client))[0] == f"{BASE}@v0":
-                break
-        assert (await served_by(client))[0] == f"{BASE}@v0"
+        served_by_in_a_row(server, f"{BASE}@v0", lambda: served_by(client), timeout=60)
         assert versions(home)[f"{BASE}@v1"]["states"]["*"] == {
             "state": "retired", "reason": f"rolled back to {BASE}@v0"}  # fmt: skip
 

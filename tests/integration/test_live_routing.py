@@ -17,7 +17,7 @@ import openai
 
 from gateway.backends.llamacpp import default_model_path
 from gateway.store import Store
-from tests.support.servers import gateway
+from tests.support.servers import gateway, served_by_in_a_row
 from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
@@ -49,12 +49,8 @@ def test_users_preferring_the_candidate_get_it_promoted(tmp_path: Path) -> None:
         state, reason = registry.get(V1).states["*"]
         assert state == "active" and reason.startswith("live: P(better)")
         assert V1 in answered and V0 in answered
-        # the gateway applies the promotion within a poll (0.25 s); until then the candidate
-        # still answers half the requests, so "promoted" is ten answers from it in a row
-        deadline, in_a_row = time.monotonic() + 10, 0
-        while in_a_row < 10:
-            assert time.monotonic() < deadline, served.output()[-3000:]
-            in_a_row = in_a_row + 1 if _ask(client) == V1 else 0
+        # at a 50 % share, ten answers in a row from it say the promotion arrived
+        served_by_in_a_row(served, V1, lambda: (_ask(client), ""), times=10, timeout=10)
         registry.store.close()
 
 

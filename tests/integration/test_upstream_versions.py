@@ -22,7 +22,7 @@ from gateway.backends.llamacpp import default_model_path
 from gateway.store import Store
 from tests.support.lora_server import LoraServer, lora_server
 from tests.support.ollama_models import ollama_models
-from tests.support.servers import Server, gateway
+from tests.support.servers import Server, gateway, served_by_in_a_row
 from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
@@ -75,15 +75,9 @@ def ask(served: Server, model: str, **headers: str) -> tuple[str, str]:
     return raw.parse().choices[0].message.content or "", raw.headers["x-loragate-model-version"]
 
 
-def eventually(served: Server, model: str, version: str, timeout: float = 15) -> str:
-    """Ask until `version` answers five times in a row (a candidate answers some requests
-    before its promotion arrives); returns its answer."""
-    deadline, in_a_row = time.monotonic() + timeout, 0
-    while in_a_row < 5:
-        answer, answered_by = ask(served, model)
-        in_a_row = in_a_row + 1 if answered_by == version else 0
-        assert time.monotonic() < deadline, served.output()[-3000:]
-    return answer
+def eventually(served: Server, model: str, version: str) -> str:
+    """Ask until `version` answers every request; returns its answer."""
+    return served_by_in_a_row(served, version, lambda: ask(served, model)[::-1])
 
 
 def failure_of(home: Path, version: str, timeout: float = 15) -> str:

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +74,11 @@ def running(
     try:
         _wait_ready(server, ready_path, timeout)
         yield server
+    except BaseException:
+        # a failing test shows what the server said (pytest prints captured stderr)
+        tail = server.output().splitlines()[-80:]
+        print(f"--- last lines of {log.name} ---", *tail, sep="\n", file=sys.stderr)
+        raise
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -108,3 +113,23 @@ def gateway(
     with running(argv, port=port, log=tmp / f"gateway-{port}.log", env=env) as server:
         server.home = tmp / "home"
         yield server
+
+
+def served_by_in_a_row(
+    served: Server,
+    version: str,
+    ask: Callable[[], tuple[str, str]],
+    *,
+    times: int = 5,
+    timeout: float = 15,
+) -> str:
+    """Call `ask` (one request, returning (the version that answered, the answer)) until
+    `version` answers `times` requests running; returns its last answer. A registry change
+    reaches the gateway within a poll, and until it does a candidate still answers its share:
+    one answer from the new version proves nothing."""
+    deadline, in_a_row, answer = time.monotonic() + timeout, 0, ""
+    while in_a_row < times:
+        assert time.monotonic() < deadline, served.output()[-3000:]
+        answered_by, answer = ask()
+        in_a_row = in_a_row + 1 if answered_by == version else 0
+    return answer

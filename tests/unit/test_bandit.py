@@ -4,6 +4,8 @@ policy, and a simulation of whole trials with versions of known reward."""
 from __future__ import annotations
 
 import random
+import sys
+import threading
 
 import pytest
 
@@ -51,6 +53,31 @@ def test_the_router_uses_the_share_it_is_given_and_keeps_it_across_updates() -> 
     assert router.share("chat") == 0.05  # a new candidate starts as a canary
     router.set_share("*", "m@v2", 0.5)  # a stale share for a candidate gone: ignored
     assert router.share("chat") == 0.05
+
+
+def test_a_share_set_from_another_thread_never_undoes_a_table_swap() -> None:
+    """Live routing sets shares from a worker thread while the rollout swaps the table on the
+    event loop: a promotion swapped in must stay, however the two interleave."""
+    router = Router("m")
+    stop = threading.Event()
+
+    def live() -> None:
+        while not stop.is_set():
+            router.set_share("*", "m@v1", 0.3)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    worker = threading.Thread(target=live)
+    worker.start()
+    try:
+        for _ in range(3000):
+            router.update({"*": Lane("m@v0", "m@v1")})
+            router.update({"*": Lane("m@v1")})  # promoted
+            assert router.lanes()["*"] == Lane("m@v1")
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(previous)
 
 
 def simulate(seed: int, active: float, candidate: float, policy: Policy) -> tuple[str, int, float]:

@@ -104,6 +104,28 @@ def test_a_losing_candidate_is_retired_with_the_reason(registry: Registry, tmp_p
     assert registry.active(BASE).name == V0
 
 
+def test_a_decision_on_a_candidate_someone_promoted_meanwhile_changes_nothing(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured as a loser, but promoted by hand before the verdict lands: the hand wins."""
+    import gateway.live
+
+    store_all(tmp_path, answered(V0, 90, 10), answered(V1, 30, 30))
+    measure = gateway.live.trials
+
+    def measured_then_promoted(*args: object) -> list:
+        found = measure(*args)
+        registry.promote(V1, reason="by hand")
+        return found
+
+    monkeypatch.setattr(gateway.live, "trials", measured_then_promoted)
+    router = Router(BASE)
+    router.update({"*": Lane(V0, V1)})
+    (trial,) = LiveRouting(router, home=tmp_path, store_url=None, policy=Policy()).step()
+    assert trial.decision == "rollback"
+    assert registry.get(V1).states["*"] == ("active", "by hand")
+
+
 def test_without_auto_promote_only_the_share_moves(registry: Registry, tmp_path: Path) -> None:
     store_all(tmp_path, answered(V0, 55, 45), answered(V1, 34, 26))
     router = Router(BASE)
