@@ -12,11 +12,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from gateway import logbook
 from gateway.backends import backend_names
-from gateway.config import Settings, load_settings
+from gateway.config import Quant, Settings, load_settings
 from gateway.errors import LoragateError
 from gateway.journal import Journal
 from gateway.store import Store
@@ -62,22 +62,30 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _verb(verbs: argparse._SubParsersAction, name: str, **kwargs: str) -> argparse.ArgumentParser:
+    """A verb of `log`, `dataset` or `models`; it takes `--home` too, so that
+    `loragate models register X.gguf --home H` works as well as `loragate models --home H ...`."""
+    verb = verbs.add_parser(name, **kwargs)
+    verb.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return verb
+
+
 def _log_parser(sub: argparse._SubParsersAction) -> None:
     log = sub.add_parser("log", help="read, export or prune what was recorded")
     log.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     verbs = log.add_subparsers(dest="verb", required=True)
-    stats = verbs.add_parser("stats", help="counts per workload, outcome rates, corrections")
+    stats = _verb(verbs, "stats", help="counts per workload, outcome rates, corrections")
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=cmd_log_stats)
-    tail = verbs.add_parser("tail", help="follow new interactions, one line each (Ctrl-C ends)")
+    tail = _verb(verbs, "tail", help="follow new interactions, one line each (Ctrl-C ends)")
     tail.add_argument("-n", type=int, default=10, help="show this many recent ones first")
     tail.set_defaults(func=cmd_log_tail)
-    export = verbs.add_parser("export", help="interactions as JSON lines on stdout")
+    export = _verb(verbs, "export", help="interactions as JSON lines on stdout")
     export.add_argument("--format", choices=logbook.EXPORT_FORMATS, default="jsonl")
     export.add_argument("--workload", help="only this workload")
     export.add_argument("--since", help="only newer ones: 7d, 12h, 30m or an ISO date")
     export.set_defaults(func=cmd_log_export)
-    forget = verbs.add_parser("forget", help="delete records for good")
+    forget = _verb(verbs, "forget", help="delete records for good")
     forget.add_argument("--since", help="everything newer: 7d, 12h, 30m or an ISO date")
     forget.add_argument("--conversation", help="one conversation id")
     forget.set_defaults(func=cmd_log_forget)
@@ -87,8 +95,8 @@ def _dataset_parser(sub: argparse._SubParsersAction) -> None:
     dataset = sub.add_parser("dataset", help="build training sets from the record")
     dataset.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     verbs = dataset.add_subparsers(dest="verb", required=True)
-    build = verbs.add_parser(
-        "build", help="select, validate, filter, mix and split recorded work into a dataset"
+    build = _verb(
+        verbs, "build", help="select, validate, filter, mix and split recorded work into a dataset"
     )
     build.add_argument("--workload", action="append", default=[], help="only this workload "
                        "(repeat for several; default: all)")  # fmt: skip
@@ -135,21 +143,21 @@ def _models_parser(sub: argparse._SubParsersAction) -> None:
     models.add_argument("--json", action="store_true", help="print JSON")
     models.set_defaults(func=cmd_models)
     verbs = models.add_subparsers(dest="verb")
-    show = verbs.add_parser("show", help="one version: files, lineage, metrics, states")
+    show = _verb(verbs, "show", help="one version: files, lineage, metrics, states")
     show.add_argument("version", help="e.g. smollm2-135m-instruct@v2")
     show.set_defaults(func=cmd_models_show)
-    register = verbs.add_parser("register", help="add a GGUF made elsewhere (checked first)")
+    register = _verb(verbs, "register", help="add a GGUF made elsewhere (checked first)")
     register.add_argument("path", help="the .gguf file")
     register.add_argument("--workload", default="*", help="the workload it serves [* = all]")
     register.add_argument(
         "--candidate", action="store_true", help="share traffic as a candidate, not become active"
     )
     register.set_defaults(func=cmd_models_register)
-    promote = verbs.add_parser("promote", help="make a version the active one")
+    promote = _verb(verbs, "promote", help="make a version the active one")
     promote.add_argument("version")
     promote.add_argument("--workload", default="*", help="[* = all]")
     promote.set_defaults(func=cmd_models_promote)
-    rm = verbs.add_parser("rm", help="remove a version that is not active, with its files")
+    rm = _verb(verbs, "rm", help="remove a version that is not active, with its files")
     rm.add_argument("version")
     rm.set_defaults(func=cmd_models_rm)
 
@@ -166,6 +174,11 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=float, help="passes over the data [2; 1 from 100 examples on]")
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
+    p.add_argument(
+        "--quant",
+        choices=get_args(Quant),
+        help="quantization of the served GGUF [LORAGATE_EXPORT_QUANT, Q4_K_M]",
+    )
     p.add_argument("--dry-run", action="store_true", help="build the dataset and stop")
     p.add_argument(
         "--no-gate",
@@ -421,10 +434,11 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     if args.threads is not None:
         overrides["threads"] = args.threads
     gguf = registry.get(f"{base}@v0").gguf
+    quant = args.quant or load_settings({"home": args.home}).export_quant
     result = retrain(
         registry.home, registry.store, gguf, base, workload=args.workload,
         engine=args.engine, overrides=overrides, dry_run=args.dry_run, gated=not args.no_gate,
-        ollama=_ollama(args, base),
+        quant=quant, ollama=_ollama(args, base),
     )  # fmt: skip
     print(result.summary())
     if result.version is not None and result.passed:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.errors import ConfigError
 
 BackendName = Literal["llamacpp", "ollama", "openai"]
+Quant = Literal["Q4_K_M", "Q5_K_M", "Q8_0", "F16"]  # served GGUFs; `trainer/export.py` makes them
 ENV_PREFIX = "LORAGATE_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -108,6 +109,9 @@ class Settings(BaseModel):
     )
     retrain_min_new_examples: int = Field(
         50, ge=1, description="Judged interactions since the last retrain that make one due."
+    )
+    export_quant: Quant = Field(
+        "Q4_K_M", description="How retrained versions are quantized for serving."
     )
     ollama_deploy: str | None = Field(
         None, description="URL of an Ollama that model versions are also deployed to."

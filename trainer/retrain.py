@@ -96,13 +96,14 @@ def retrain(
     overrides: dict[str, Any] | None = None,
     dry_run: bool = False,
     gated: bool = True,
+    quant: str = "Q4_K_M",
     ollama: OllamaDeployer | None = None,
     say: Callable[[str], None] | None = None,
 ) -> RetrainResult:
-    """`gated`: a version that fails the promotion gate is registered as `failed` (with
-    False it becomes a candidate anyway, the gate's verdict recorded); `ollama`: also create
-    the candidate there (before registering it, so that a failure there leaves nothing
-    registered)."""
+    """`quant`: how the served GGUF is quantized (`trainer/export.py`); `gated`: a version
+    that fails the promotion gate is registered as `failed` (with False it becomes a candidate
+    anyway, the gate's verdict recorded); `ollama`: also create the candidate there (before
+    registering it, so that a failure there leaves nothing registered)."""
     from trainer.dataset import BuildOptions, build, gguf_token_counter
     from trainer.export import export
     from trainer.train import eval_loss, train_run
@@ -135,7 +136,7 @@ def retrain(
     try:
         with stage("export"):
             artifacts = export(run.adapter, bases.resolve(gguf, home), staging, home=home,
-                               reference_gguf=gguf, say=say)  # fmt: skip
+                               reference_gguf=gguf, quant=quant, say=say)  # fmt: skip
         with stage("evaluate"):
             # The held-out split's loss (the new adapter's, the base's, the active trained
             # version's), then the suites against the active version and the promotion gate.

@@ -116,9 +116,11 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
 
         # the next retrain is judged against the active trained version, and two steps of
         # training do not beat it: stored as failed with the gate's reason, nothing changes
-        again = loragate(home, "retrain", "--max-steps", "2", env={"LORAGATE_PORT": "9"})
+        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q8_0",
+                         env={"LORAGATE_PORT": "9"})  # fmt: skip
         assert again.returncode == 0, again.stderr
         v2 = versions(home)[f"{BASE}@v2"]
+        assert v2["files"]["gguf"]["path"].endswith("model-Q8_0.gguf")
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
         assert f"active {BASE}@v1" in again.stdout

@@ -34,7 +34,7 @@ def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> Non
             "SELECT version, suite, n, items FROM eval_runs"
         ).fetchone()
     assert (version, suite, n) == (f"{BASE}@v0", "general", 20)
-    assert set(json.loads(items)) == {f"general-{i:02d}" for i in range(20)}
+    assert set(json.loads(items)) == {f"general-{i:02d}" for i in range(50)}
 
 
 def test_eval_of_an_unknown_version_is_one_clear_line(tmp_path: Path) -> None:

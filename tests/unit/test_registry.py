@@ -150,6 +150,8 @@ def test_the_cli_names_what_is_wrong_in_one_line(
          f"no model version '{BASE}@v4'; known: {BASE}@v0"),
         (["models", "--home", home, "rm", f"{BASE}@v0"], f"{BASE}@v0 is the base model; it "
          "cannot be removed"),
+        (["models", "rm", f"{BASE}@v0", "--home", home], f"{BASE}@v0 is the base model; it "
+         "cannot be removed"),  # --home after the verb too
         (["rollback", "--home", home], f"nothing to roll back for *: {BASE}@v0 was not promoted "
          "over another version"),
     ]  # fmt: skip
