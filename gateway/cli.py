@@ -500,6 +500,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         settings = load_settings({"home": args.home})
         url = args.judge_url or f"{_gateway_url(settings)}/v1"
         judge = Judge(args.judge, url, settings.api_key)
+        judge.check()
     report = compare(registry, version, against, suites, workload=args.workload, judge=judge)
     print(json.dumps(report, indent=2) if args.json else render(report))
 

@@ -275,6 +275,15 @@ class Judge:
         self.model = model
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", max_retries=1)
 
+    def check(self) -> None:
+        """Fail before any answer is generated if the judge's endpoint does not answer."""
+        import openai
+
+        try:
+            self.client.models.list()
+        except openai.OpenAIError as exc:
+            raise EvalError(f"the judge {self.model} at {self.client.base_url}: {exc}") from exc
+
     def __call__(self, item: Item, answer: str) -> bool:
         import openai
 

@@ -21,19 +21,19 @@ def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "20/20 answered" in done.stderr  # progress, with rate and ETA
+    assert "50/50 answered" in done.stderr  # progress, with rate and ETA
     report = json.loads(done.stdout)
     general = report["suites"]["general"]
     metrics = general[f"{BASE}@v0"]
-    assert general["n"] == 20 and metrics["right"]["n"] == 20
-    assert metrics["name_accuracy"]["n"] == 8 and metrics["irrelevance"]["n"] == 2
+    assert general["n"] == 50 and metrics["right"]["n"] == 50
+    assert metrics["name_accuracy"]["n"] == 24 and metrics["irrelevance"]["n"] == 8
     low, high = metrics["full_call_accuracy"]["interval"]
     assert 0 <= low <= metrics["full_call_accuracy"]["rate"] <= high <= 1
     with sqlite3.connect(tmp_path / "store.db") as db:
         (version, suite, n, items) = db.execute(
             "SELECT version, suite, n, items FROM eval_runs"
         ).fetchone()
-    assert (version, suite, n) == (f"{BASE}@v0", "general", 20)
+    assert (version, suite, n) == (f"{BASE}@v0", "general", 50)
     assert set(json.loads(items)) == {f"general-{i:02d}" for i in range(50)}
 
 
@@ -61,12 +61,12 @@ def test_a_judge_model_grades_the_text_answers(tmp_path: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         judged = json.loads(done.stdout)["suites"]["general"][f"{BASE}@v0"]["judge_accuracy"]
-        assert judged["n"] == 12  # the chat and instruction items; tool items are not judged
+        assert judged["n"] == 26  # the chat and instruction items; tool items are not judged
         assert 0 <= judged["interval"][0] <= judged["rate"] <= judged["interval"][1] <= 1
         with sqlite3.connect(served.home / "store.db") as db:  # the judge's requests, recorded
             asked = db.execute("SELECT count(*) FROM interactions WHERE request LIKE "
                                "'%Reference answer%'").fetchone()[0]  # fmt: skip
-        assert asked == 12
+        assert asked == 26
 
 
 def test_an_unreachable_judge_is_one_clear_line(tmp_path: Path) -> None:
@@ -77,5 +77,6 @@ def test_an_unreachable_judge_is_one_clear_line(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1
+    assert "answered" not in done.stderr  # said before a minute of answering, not after
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("loragate: error: the judge any at http://127.0.0.1:9/v1/: ")
