@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, get_args
 
 from gateway import logbook
 from gateway.backends import backend_names
-from gateway.config import Quant, Settings, load_settings
+from gateway.config import LogLevel, Quant, Settings, load_settings
 from gateway.errors import LoragateError
 from gateway.journal import Journal
 from gateway.store import Store
@@ -57,7 +57,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     p.add_argument("--config", help="TOML config file [LORAGATE_CONFIG, <home>/config.toml]")
     p.add_argument("--n-ctx", dest="n_ctx", type=int, help="context tokens [LORAGATE_N_CTX, 8192]")
-    p.add_argument("--log-level", dest="log_level", choices=("debug", "info", "warning", "error"),
+    p.add_argument("--log-level", dest="log_level", choices=get_args(LogLevel),
                    help="what is logged to stderr [LORAGATE_LOG_LEVEL, info]")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 

@@ -17,6 +17,7 @@ from gateway.errors import ConfigError
 
 BackendName = Literal["llamacpp", "ollama", "openai"]
 Quant = Literal["Q4_K_M", "Q5_K_M", "Q8_0", "F16"]  # served GGUFs; `trainer/export.py` makes them
+LogLevel = Literal["debug", "info", "warning", "error"]
 ENV_PREFIX = "LORAGATE_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -52,7 +53,7 @@ class Settings(BaseModel):
     config: Path | None = Field(None, description="The TOML config file that was read.")
     api_key: str | None = Field(None, description="Bearer key clients must send, if set.")
     upstream_api_key: str | None = Field(None, description="Bearer key for the upstream.")
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
+    log_level: LogLevel = Field(
         "info", description="What the gateway logs to stderr: loads, swaps, promotions at info."
     )
     n_ctx: int = Field(8192, ge=64, description="llama.cpp context size in tokens.")
