@@ -253,13 +253,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(settings)
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings a command (other than `serve`) runs with, read once per command."""
+    if not hasattr(args, "settings"):
+        args.settings = load_settings({"home": args.home})
+    return args.settings
+
+
 def _store(args: argparse.Namespace) -> Store:
-    settings = load_settings({"home": args.home})
+    settings = _settings(args)
     return logbook.open_store(settings.home, settings.store_url)
 
 
 def _journal(args: argparse.Namespace) -> Journal:
-    return Journal(load_settings({"home": args.home}).home / "journal")
+    return Journal(_settings(args).home / "journal")
 
 
 def cmd_log_stats(args: argparse.Namespace) -> None:
@@ -287,7 +294,7 @@ def cmd_log_forget(args: argparse.Namespace) -> None:
 def cmd_dataset_build(args: argparse.Namespace) -> None:
     from trainer.dataset import BuildOptions, build, gguf_token_counter, summary
 
-    settings = load_settings({"home": args.home})
+    settings = _settings(args)
     options = BuildOptions(
         workloads=args.workload,
         since=logbook.parse_since(args.since) if args.since else None,
@@ -305,7 +312,7 @@ def cmd_dataset_build(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from trainer.train import train_run
 
-    settings = load_settings({"home": args.home})
+    settings = _settings(args)
     base = Path(args.base).expanduser() if args.base else _served_gguf(settings)
     overrides: dict[str, object] = {}
     if args.epochs is not None:
@@ -341,7 +348,7 @@ def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
     from gateway.backends.llamacpp import model_name_for
     from trainer.registry import Registry
 
-    settings = load_settings({"home": args.home})
+    settings = _settings(args)
     gguf = _served_gguf(settings)
     if gguf is None:
         raise LoragateError(
@@ -358,7 +365,7 @@ def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
 
 def _ollama(args: argparse.Namespace, base: str) -> OllamaDeployer | None:
     """The Ollama that versions are deployed to, when `ollama_deploy` names one."""
-    settings = load_settings({"home": args.home})
+    settings = _settings(args)
     if not settings.ollama_deploy:
         return None
     from trainer.deploy import OllamaDeployer
@@ -434,7 +441,7 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     if args.threads is not None:
         overrides["threads"] = args.threads
     gguf = registry.get(f"{base}@v0").gguf
-    quant = args.quant or load_settings({"home": args.home}).export_quant
+    quant = args.quant or _settings(args).export_quant
     result = retrain(
         registry.home, registry.store, gguf, base, workload=args.workload,
         engine=args.engine, overrides=overrides, dry_run=args.dry_run, gated=not args.no_gate,
@@ -442,7 +449,7 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     )  # fmt: skip
     print(result.summary())
     if result.version is not None and result.passed:
-        print(_wait_until_served(load_settings({"home": args.home}), result.version.name))
+        print(_wait_until_served(_settings(args), result.version.name))
 
 
 def _gateway_url(settings: Settings) -> str:
@@ -497,7 +504,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.judge:
         from trainer.evaluation import Judge
 
-        settings = load_settings({"home": args.home})
+        settings = _settings(args)
         url = args.judge_url or f"{_gateway_url(settings)}/v1"
         judge = Judge(args.judge, url, settings.api_key)
         judge.check()
@@ -510,7 +517,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     from gateway.status import render, status
 
     registry, base = _registry(args)
-    settings = load_settings({"home": args.home})
+    settings = _settings(args)
     report = status(registry, base, policy_of(settings), settings)
     print(json.dumps(report, indent=2) if args.json else render(report))
 

@@ -223,10 +223,14 @@ class Service:
             return
 
         async def shadow() -> None:
-            with contextlib.suppress(LoragateError):
+            try:
                 exchange = await self._open(request, api=api, headers=headers,
                                             pinned=lane.candidate, kind="shadow")  # fmt: skip
                 await exchange.collect()
+            except LoragateError as exc:  # recorded with its error when it got that far
+                log.debug("shadow answer by %s failed: %s", lane.candidate, exc.message)
+            except Exception:
+                log.exception("shadow answer by %s failed", lane.candidate)
 
         task = asyncio.create_task(shadow())
         self._shadows.add(task)

@@ -200,12 +200,7 @@ def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, 
 
 def sign_test(wins: int, losses: int) -> float:
     """Two-sided exact binomial p-value of `wins` vs `losses` under no difference."""
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    k = min(wins, losses)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    return min(1.0, 2 * one_sided_p(max(wins, losses), min(wins, losses)))
 
 
 def right_rate(scores: list[float]) -> float:
@@ -246,7 +241,8 @@ def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> 
         few = " - too few held-out items to show a difference" if wins + losses + ties < 5 else ""
         return False, f"failed the gate: {held}, not beyond noise{few}; {general_text}"
     if drop < -MAX_GENERAL_DROP:
-        return False, f"failed the gate: {general_text}, more than 2 points lost; {held}"
+        lost = f"more than {MAX_GENERAL_DROP * 100:.0f} points lost"
+        return False, f"failed the gate: {general_text}, {lost}; {held}"
     return True, f"passed the gate: {held}; {general_text}"
 
 
