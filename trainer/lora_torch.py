@@ -238,11 +238,11 @@ class LoraModel:
             if p:
                 with torch.no_grad():
                     prefix = torch.tensor([batch.prefix], device=device)
-                    cache = inner(input_ids=prefix, use_cache=True).past_key_values
+                    cache = inner(input_ids=prefix, use_cache=True).cache
                 cache.batch_repeat_interleave(len(batch.items))
             positions = torch.arange(p, p + width, device=device).expand(len(batch.items), -1)
             hidden = inner(
-                input_ids=ids, attention_mask=mask, past_key_values=cache,
+                input_ids=ids, attention_mask=mask, cache=cache,
                 position_ids=positions, use_cache=cache is not None,
             ).last_hidden_state  # fmt: skip
             # position t predicts token t+1: keep the positions whose next token is a target

@@ -124,10 +124,10 @@ def calls(model: LoraModel, held_out: list[dict[str, Any]]) -> list[tuple[bool, 
         prefix = model.causal(input_ids=torch.tensor([ids[0][:shared]]), use_cache=True)
     hits = []
     for example, x in zip(held_out, ids, strict=True):
-        cache = copy.deepcopy(prefix.past_key_values)
+        cache = copy.deepcopy(prefix.cache)
         with torch.no_grad():
             out = model.causal.generate(
-                input_ids=torch.tensor([x]), past_key_values=cache, max_new_tokens=48,
+                input_ids=torch.tensor([x]), cache=cache, max_new_tokens=48,
                 do_sample=False, pad_token_id=tok.eos_token_id,
             )  # fmt: skip
         text = tok.decode(out[0][len(x) :], skip_special_tokens=False)
