@@ -1,20 +1,21 @@
-"""How much traffic a candidate version gets, and when it has won or lost, from live rewards.
+"""How much traffic a candidate version gets, and when it has won or lost, from live rewards
+and the offline evaluation that admitted it.
 
-Each version's reward on a workload is a Beta posterior (prior Beta(1, 1)) over its judged
-interactions: a success is an interaction no judgement went against (tool call validated and
-its result came back clean, schema valid, accepted, not re-asked); a failure is one corrected,
-rejected or failed. Unjudged interactions don't count.
+Each version's reward on a workload is a Beta posterior over its judged interactions: a
+success is an interaction no judgement went against (tool call validated and its result came
+back clean, schema valid, accepted, not re-asked); a failure is one corrected, rejected or
+failed. Unjudged interactions don't count. The prior is Beta(1, 1) plus what `retrain`'s
+held-out evaluation measured for both versions, discounted: each held-out item counts as one
+live outcome, at most `MAX_PRIOR_ITEMS` of them however many were evaluated (`prior_from`).
+One developer judges perhaps a hundred answers a day; without that evidence a trial would
+take weeks.
 
-The candidate's share is Thompson sampling in its probability-matching form: a Thompson draw
-picks the candidate with probability P(candidate better), so that probability *is* its share,
-known exactly, and recorded with each interaction as its propensity. Around it:
-- a canary stage: until the candidate has `min_outcomes` judged outcomes it gets exactly the
-  `floor` share. (Plain Thompson sampling starts two unknown versions near 50/50: in the
-  simulation of `tests/unit/test_bandit.py` a worse candidate took 22 % of the traffic on
-  average before it lost, and 3 runs in 100 promoted it.)
-- a cap: at most `cap` of the traffic before promotion.
-- decisions, once the candidate has `min_outcomes` outcomes: promote when P(better) exceeds
-  `promote_at`, roll back when it falls below `rollback_at`.
+The candidate's share grows with the evidence that it is better: `floor` (the canary share)
+while P(candidate better) <= 1/2, rising linearly to `cap` as P(candidate better) reaches 1.
+The share is known exactly and recorded with each interaction as its propensity. Once the
+candidate has `min_outcomes` live outcomes: promote when P(better) exceeds `promote_at`, roll
+back when it falls below `rollback_at`. The simulation in `tests/unit/test_bandit.py` shows
+what these defaults do at 100 judged outcomes a day.
 """
 
 from __future__ import annotations
@@ -28,22 +29,25 @@ Decision = Literal["promote", "rollback"]
 
 @dataclass(frozen=True)
 class Posterior:
-    """Judged outcomes of one version on one workload."""
+    """Judged outcomes of one version on one workload; `prior` adds pseudo-outcomes
+    (successes, failures) from an offline evaluation."""
 
     successes: int = 0
     failures: int = 0
+    prior: tuple[int, int] = (0, 0)
 
     @property
     def n(self) -> int:
+        """Live outcomes only."""
         return self.successes + self.failures
 
     @property
     def alpha(self) -> int:
-        return self.successes + 1
+        return self.successes + self.prior[0] + 1
 
     @property
     def beta(self) -> int:
-        return self.failures + 1
+        return self.failures + self.prior[1] + 1
 
     @property
     def rate(self) -> float | None:
@@ -51,7 +55,21 @@ class Posterior:
         return self.successes / self.n if self.n else None
 
     def add(self, success: bool) -> Posterior:
-        return Posterior(self.successes + success, self.failures + (not success))
+        return Posterior(self.successes + success, self.failures + (not success), self.prior)
+
+    def with_prior(self, prior: tuple[int, int]) -> Posterior:
+        return Posterior(self.successes, self.failures, prior)
+
+
+PRIOR_WEIGHT = 1.0  # live outcomes one held-out item is worth
+MAX_PRIOR_ITEMS = 20
+
+
+def prior_from(right: float, items: int) -> tuple[int, int]:
+    """Pseudo-outcomes (successes, failures) from a right rate on `items` held-out items."""
+    weight = PRIOR_WEIGHT * min(items, MAX_PRIOR_ITEMS)
+    successes = math.floor(weight * right + 0.5)
+    return successes, math.floor(weight + 0.5) - successes
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -83,17 +101,16 @@ def prob_better(b: Posterior, a: Posterior) -> float:
 
 @dataclass(frozen=True)
 class Policy:
-    floor: float = 0.05
-    cap: float = 0.5
-    min_outcomes: int = 50
+    floor: float = 0.1
+    cap: float = 0.9
+    min_outcomes: int = 3
     promote_at: float = 0.95
-    rollback_at: float = 0.05
+    rollback_at: float = 0.1
 
     def share(self, active: Posterior, candidate: Posterior) -> float:
         """The candidate's share of its workload's requests."""
-        if candidate.n < self.min_outcomes:
-            return self.floor
-        return min(self.cap, prob_better(candidate, active))
+        evidence = max(0.0, 2 * prob_better(candidate, active) - 1)
+        return self.floor + (self.cap - self.floor) * evidence
 
     def decide(self, active: Posterior, candidate: Posterior) -> tuple[Decision | None, float]:
         """Whether the candidate has won or lost, and P(candidate better)."""

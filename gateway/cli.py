@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
-from gateway import logbook
+from gateway import address, logbook
 from gateway.backends import backend_names
 from gateway.config import LogLevel, Quant, Settings, load_settings
+from gateway.corrections import Correction
 from gateway.errors import LoragateError
 from gateway.journal import Journal
 from gateway.store import Store
@@ -85,6 +86,13 @@ def _log_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--workload", help="only this workload")
     export.add_argument("--since", help="only newer ones: 7d, 12h, 30m or an ISO date")
     export.set_defaults(func=cmd_log_export)
+    correct = _verb(verbs, "correct", help="say what an answer should have been (training data)")
+    correct.add_argument("interaction", help="its id (X-Loragate-Interaction-Id, log tail)")
+    wanted = correct.add_mutually_exclusive_group(required=True)
+    wanted.add_argument("--tool", help="the tool it should have called")
+    wanted.add_argument("--text", help="the text it should have answered")
+    correct.add_argument("--args", default="{}", help="the call's arguments, a JSON object [{}]")
+    correct.set_defaults(func=cmd_log_correct)
     forget = _verb(verbs, "forget", help="delete records for good")
     forget.add_argument("--since", help="everything newer: 7d, 12h, 30m or an ISO date")
     forget.add_argument("--conversation", help="one conversation id")
@@ -280,6 +288,16 @@ def cmd_log_export(args: argparse.Namespace) -> None:
         print(line)
 
 
+def cmd_log_correct(args: argparse.Namespace) -> None:
+    if args.tool is not None:
+        call = {"function": {"name": args.tool, "arguments": args.args}}
+        correction = Correction.from_message({"tool_calls": [call]})
+    else:
+        correction = Correction.from_text(args.text)
+    logbook.correct(_store(args), args.interaction, correction)
+    print(f"recorded: {args.interaction} should have been {correction.text()}")
+
+
 def cmd_log_forget(args: argparse.Namespace) -> None:
     since = logbook.parse_since(args.since) if args.since else None
     stored, journaled = logbook.forget(
@@ -453,9 +471,10 @@ def cmd_retrain(args: argparse.Namespace) -> None:
 
 
 def _gateway_url(settings: Settings) -> str:
-    """Where the gateway these settings describe answers, seen from this machine."""
+    """Where the gateway serving this home answers (the address it left there), else where
+    these settings say it would, seen from this machine."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return f"http://{host}:{settings.port}"
+    return address.running(settings.home) or f"http://{host}:{settings.port}"
 
 
 def _wait_until_served(settings: Settings, version: str, timeout: float = 60.0) -> str:
@@ -561,7 +580,10 @@ def serve(settings: Settings) -> None:
             _announce(app, settings, port)
 
     server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    try:
+        server.run()
+    finally:
+        address.withdraw(settings.home)
 
 
 def _log_to_stderr(level: str) -> None:
@@ -577,6 +599,7 @@ def _log_to_stderr(level: str) -> None:
 def _announce(app: object, settings: Settings, port: int) -> None:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{port}"
+    address.publish(settings.home, url)
     models = app.state.service.catalog.published()  # type: ignore[attr-defined]
     print(f"loragate serving {', '.join(models)} ({settings.backend}) at {url}", flush=True)
     print(f"  OpenAI base URL: {url}/v1    Ollama host: {url}", flush=True)

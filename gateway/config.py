@@ -75,17 +75,19 @@ class Settings(BaseModel):
         "(in messages or tool-call arguments) are not recorded, e.g. '*/secrets/*,*.env'.",
     )
     canary_share: float = Field(
-        0.05,
+        0.1,
         ge=0,
         le=0.5,
-        description="A candidate's share of its workload until it has canary_outcomes judged "
-        "outcomes; then Thompson sampling sets it.",
+        description="A candidate's share of its workload while nothing says it is better; it "
+        "grows toward canary_cap as P(candidate better) grows.",
     )
     canary_cap: float = Field(
-        0.5, gt=0, le=1, description="The most a candidate may answer before it is promoted."
+        0.9, gt=0, le=1, description="The most a candidate may answer before it is promoted."
     )
     canary_outcomes: int = Field(
-        50, ge=1, description="Judged outcomes a candidate needs before its share or fate moves."
+        3,
+        ge=1,
+        description="Live judged outcomes a candidate needs before it is promoted or rolled back.",
     )
     auto_promote: bool = Field(
         True,

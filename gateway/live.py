@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.bandit import Decision, Policy, Posterior
+from gateway.bandit import Decision, Policy, Posterior, prior_from
 from gateway.config import Settings
 from gateway.periodic import Periodic
 from gateway.router import ALL, Router
 from gateway.store import Store
 
 if TYPE_CHECKING:
-    from trainer.registry import Registry
+    from trainer.registry import Registry, Version
 
 log = logging.getLogger("loragate")
 
@@ -90,10 +90,21 @@ def trials(registry: Registry, base: str, policy: Policy) -> list[Trial]:
         since = registry.state_since(slot.candidate.name, workload)
         pair = (slot.active.name, slot.candidate.name)
         active, candidate = rewards(registry.store, pair, since, workload, others)
+        active_prior, candidate_prior = offline_priors(slot.candidate, slot.active.name)
+        active, candidate = active.with_prior(active_prior), candidate.with_prior(candidate_prior)
         decision, p = policy.decide(active, candidate)
         share = policy.share(active, candidate)
         found.append(Trial(workload, *pair, since, active, candidate, share, p, decision))
     return found
+
+
+def offline_priors(candidate: Version, active: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Pseudo-outcomes for (active, candidate) from the held-out evaluation `retrain` ran
+    between the two (none when it was measured against another version)."""
+    held = candidate.metrics.get("held_out") or {}
+    if held.get("against") != active or not held.get("n"):
+        return (0, 0), (0, 0)
+    return prior_from(held["active_right"], held["n"]), prior_from(held["right"], held["n"])
 
 
 def policy_of(settings: Settings) -> Policy:

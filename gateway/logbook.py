@@ -1,4 +1,5 @@
-"""Reading and pruning the record: what `loragate log {stats,tail,export,forget}` do."""
+"""Reading, correcting and pruning the record: what `loragate log {stats,tail,export,correct,
+forget}` do."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigError
+from gateway.corrections import Correction
+from gateway.errors import ConfigError, InteractionNotFound
 from gateway.journal import Journal
+from gateway.records import FeedbackRecord, prepare
 from gateway.store import Store
 
 EXPORT_FORMATS = ("jsonl", "openai", "sharegpt")
@@ -227,3 +230,14 @@ def forget(
         )
 
     return store.delete_interactions(" AND ".join(clauses), args), journal.forget(chosen)
+
+
+def correct(store: Store, interaction_id: str, correction: Correction) -> None:
+    """Record the answer an interaction should have given, checked against its request as
+    `POST /v1/feedback` checks it."""
+    asked = store.request_of(interaction_id)
+    if asked is None:
+        raise InteractionNotFound(f"no recorded interaction {interaction_id!r}")
+    correction.check(asked.get("tools") or [], asked.get("json_schema"))
+    record = FeedbackRecord(interaction_id, time.time(), correction=correction.text(), source="cli")
+    store.write([prepare(record)])

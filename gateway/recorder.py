@@ -89,6 +89,13 @@ class Recorder:
         store = self._store
         return store is not None and await self._in_thread(store.has_interaction, interaction_id)
 
+    async def request_of(self, interaction_id: str) -> dict[str, Any] | None:
+        """The stored request of an interaction (everything submitted so far is written
+        first); None when there is no such interaction."""
+        await self.flush()
+        store = self._store
+        return None if store is None else await self._in_thread(store.request_of, interaction_id)
+
     async def close(self) -> None:
         if self._writer is not None:
             await self._queue.put(_STOP)

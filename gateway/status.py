@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from gateway import address
 from gateway.bandit import Policy, Posterior, wilson
 from gateway.config import Settings, parse_duration
 from gateway.live import rewards, trials
@@ -69,7 +70,8 @@ def status(registry: Registry, base: str, policy: Policy, settings: Settings) ->
             "last_change": dict(zip(("at", "action", "version", "previous", "reason"), last,
                                     strict=True)) if last else None,
         })  # fmt: skip
-    return {"base": base, "lanes": lanes, "next_retrain": _next_retrain(registry, settings)}
+    return {"base": base, "gateway": address.running(settings.home), "lanes": lanes,
+            "next_retrain": _next_retrain(registry, settings)}  # fmt: skip
 
 
 def _next_retrain(registry: Registry, settings: Settings) -> dict[str, Any] | None:
@@ -83,7 +85,9 @@ def _next_retrain(registry: Registry, settings: Settings) -> dict[str, Any] | No
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"{'WORKLOAD':<10} {'VERSION':<32} {'ROLE':<10} {'SHARE':>6} {'JUDGED':>7}  "
+    lines = [f"gateway: serving this home at {report['gateway']}" if report["gateway"]
+             else "gateway: none is serving this home",
+             f"{'WORKLOAD':<10} {'VERSION':<32} {'ROLE':<10} {'SHARE':>6} {'JUDGED':>7}  "
              "REWARD (95 % CI)"]  # fmt: skip
     for lane in report["lanes"]:
         for i, v in enumerate(lane["versions"]):

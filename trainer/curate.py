@@ -84,7 +84,9 @@ def cap_share(
     examples: list[Example], key: Callable[[Example], str | None], share: float
 ) -> tuple[list[Example], int]:
     """Drop the least trusted, oldest examples of any key (a conversation, a tool) holding more
-    than `share` of the examples; a key is never cut below the next most common one."""
+    than `share` of the examples; a key is never cut below the next most common one, and the
+    only key there is (every call to one tool, one conversation) is not cut at all: there is
+    nothing to balance it against."""
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
         k = key(example)
@@ -94,9 +96,10 @@ def cap_share(
     total = len(examples)
     while groups:
         ordered = sorted(groups.values(), key=len, reverse=True)
+        if len(ordered) < 2:
+            break
         top = ordered[0]
-        runner_up = len(ordered[1]) if len(ordered) > 1 else 0
-        allowed = max(math.floor(share * total), runner_up, 1)
+        allowed = max(math.floor(share * total), len(ordered[1]))
         if len(top) <= allowed:
             break
         top.sort(key=_rank)  # most trusted and newest first

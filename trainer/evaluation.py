@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gateway.bandit import wilson
 from gateway.errors import LoragateError
@@ -225,25 +225,40 @@ def paired(a: list[float], b: list[float]) -> dict[str, Any]:
 
 
 MAX_GENERAL_DROP = 0.02
+# All wins on 5 items is p = 0.031: the fewest held-out items that can show a win beyond noise.
+MIN_ITEMS_FOR_A_WIN = 5
+
+Verdict = Literal["better", "undecided", "failed"]
 
 
-def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> tuple[bool, str]:
-    """The promotion gate: the candidate must beat the active version on the held-out items
-    beyond noise (more wins than losses, one-sided sign test p < 0.05) and lose at most 2
-    points of mean score on the general set. Returns (passed, the reason)."""
+def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> tuple[Verdict, str]:
+    """The promotion gate, on the candidate's held-out pairs against the active version and
+    both versions' general-set scores. `failed` on evidence of harm (held-out losses beyond
+    noise, or more than 2 points of mean general score lost) or when the held-out set could
+    show a win and shows none; `better` for a held-out win beyond noise (one-sided sign test,
+    p < 0.05); otherwise `undecided`: the version serves as a candidate and live results
+    decide. Returns the verdict and its one-line reason."""
     wins, losses, ties = held_out["wins"], held_out["losses"], held_out["ties"]
+    n = wins + losses + ties
     p = one_sided_p(wins, losses)
     held = f"held-out: {wins} wins, {losses} losses, {ties} ties (p = {p:.3f})"
     mine, theirs = (sum(s) / max(len(s), 1) for s in general)
     drop = mine - theirs
     general_text = f"general: {mine:.3f} vs {theirs:.3f} ({drop * 100:+.1f} points)"
-    if wins <= losses or p >= 0.05:
-        few = " - too few held-out items to show a difference" if wins + losses + ties < 5 else ""
-        return False, f"failed the gate: {held}, not beyond noise{few}; {general_text}"
     if drop < -MAX_GENERAL_DROP:
         lost = f"more than {MAX_GENERAL_DROP * 100:.0f} points lost"
-        return False, f"failed the gate: {general_text}, {lost}; {held}"
-    return True, f"passed the gate: {held}; {general_text}"
+        return "failed", f"failed the gate: {general_text}, {lost}; {held}"
+    if one_sided_p(losses, wins) < 0.05:
+        return "failed", f"failed the gate: {held}, worse beyond noise; {general_text}"
+    if n < MIN_ITEMS_FOR_A_WIN:
+        return "undecided", (f"{n} held-out items cannot show a win: serving as a candidate, "
+                             f"live results decide ({held}; {general_text})")  # fmt: skip
+    if wins <= losses:
+        return "failed", f"failed the gate: {held}, no win; {general_text}"
+    if p >= 0.05:
+        return "undecided", (f"{held}: a win not yet beyond noise: serving as a candidate, "
+                             f"live results decide; {general_text}")  # fmt: skip
+    return "better", f"passed the gate: {held}; {general_text}"
 
 
 def stored_scores(store: Store, version: str, suite: str, digest: str) -> list[float] | None:

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from gateway.corrections import Correction
+
 TRUST_ORDER = ("corrected", "accepted", "positive", "unjudged")
 _NEGATIVE = "negative"
 
@@ -87,9 +89,10 @@ class Interaction:
         return "positive" if self.outcomes else "unjudged"
 
     def answer(self) -> dict[str, Any]:
-        """The assistant turn to learn: the correction, else what the model said."""
+        """The assistant turn to learn: the correction (its `<tool_call>` blocks as tool
+        calls), else what the model said."""
         if self.correction is not None:
-            return {"role": "assistant", "content": self.correction}
+            return Correction.from_text(self.correction).message()
         message: dict[str, Any] = {"role": "assistant", "content": self.response_text}
         if self.tool_calls:
             message["tool_calls"] = [

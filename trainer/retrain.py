@@ -74,7 +74,7 @@ class RetrainResult:
                 lines.append(f"{suite.replace('_', '-')}: right {mine:.1%} vs {theirs:.1%} for "
                              f"{self.active} ({m[suite]['n']} items)")  # fmt: skip
         if "gate" in m:
-            skipped = "" if m["gate"]["admitted"] == m["gate"]["passed"] else " (gate off)"
+            skipped = " (gate off)" if m["gate"]["verdict"] == "failed" and self.passed else ""
             lines.append(f"{m['gate']['reason']}{skipped}")
         if self.version is not None:
             role = "candidate beside" if self.passed else "failed; still served:"
@@ -234,7 +234,10 @@ def _gate_metrics(runs: dict[str, tuple[SuiteRun, SuiteRun]], gated: bool) -> di
                                          "active_right": right_rate(theirs.scores),
                                          "paired": paired(mine.scores, theirs.scores),
                                          "metrics": mine.metrics}  # fmt: skip
-    passed, reason = gate(out["held_out"]["paired"],
-                          (runs["general"][0].scores, runs["general"][1].scores))  # fmt: skip
-    out["gate"] = {"passed": passed, "admitted": passed or not gated, "reason": reason}
+    verdict, reason = gate(out["held_out"]["paired"],
+                           (runs["general"][0].scores, runs["general"][1].scores))  # fmt: skip
+    out["gate"] = {"verdict": verdict, "passed": verdict == "better",
+                   "admitted": verdict != "failed" or not gated, "reason": reason}  # fmt: skip
+    # what live routing starts from (`gateway/live.py`): both versions on the held-out items
+    out["held_out"]["against"] = runs["held-out"][1].version
     return out

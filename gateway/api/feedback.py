@@ -10,10 +10,30 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.wire import service_of
+from gateway.corrections import correction_of
 from gateway.errors import BadRequest, InteractionNotFound
 from gateway.records import DEVDATA_EVENTS, DevDataRecord, FeedbackRecord
 
 router = APIRouter()
+
+
+class CorrectionFunction(BaseModel):
+    name: str
+    arguments: str | dict[str, Any] = Field(default_factory=dict)
+
+
+class CorrectionCall(BaseModel):
+    id: str | None = None
+    type: str | None = None
+    function: CorrectionFunction
+
+
+class CorrectionMessage(BaseModel):
+    """An assistant message in OpenAI or Ollama shape."""
+
+    role: str = "assistant"
+    content: str | None = None
+    tool_calls: list[CorrectionCall] = Field(default_factory=list)
 
 
 class Feedback(BaseModel):
@@ -21,7 +41,12 @@ class Feedback(BaseModel):
     accepted: bool | None = Field(None, description="Did the answer do what was asked?")
     score: float | None = Field(None, ge=0, le=1, description="A grade between 0 and 1.")
     comment: str | None = None
-    correction: str | None = Field(None, description="The answer that was wanted instead.")
+    correction: str | CorrectionMessage | None = Field(
+        None,
+        description="The answer that was wanted instead: text, or an assistant message whose "
+        "tool_calls name the call that should have been made (arguments as a JSON string, as "
+        "OpenAI sends them, or an object, as Ollama does).",
+    )
 
 
 @router.post("/v1/feedback")
@@ -29,11 +54,18 @@ async def post_feedback(body: Feedback, request: Request) -> dict[str, str]:
     if body.accepted is None and body.score is None and not body.comment and not body.correction:
         raise BadRequest("feedback needs accepted, score, comment or correction")
     recorder = service_of(request).recorder
-    if not await recorder.has_interaction(body.interaction_id):
+    asked = await recorder.request_of(body.interaction_id)
+    if asked is None:
         raise InteractionNotFound(
             f"no recorded interaction {body.interaction_id!r}", param="interaction_id"
         )
-    recorder.submit(FeedbackRecord(created_at=time.time(), **body.model_dump()))
+    fields = body.model_dump(exclude={"correction"})
+    if body.correction is not None:
+        given = body.correction
+        correction = correction_of(given if isinstance(given, str) else given.model_dump())
+        correction.check(asked.get("tools") or [], asked.get("json_schema"))
+        fields["correction"] = correction.text()
+    recorder.submit(FeedbackRecord(created_at=time.time(), **fields))
     return {"status": "recorded", "interaction_id": body.interaction_id}
 
 

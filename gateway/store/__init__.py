@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from gateway.errors import LoragateError
 from gateway.store.engines import Engine, Params, connect
 
@@ -207,6 +209,11 @@ class Store:
 
     def has_interaction(self, interaction_id: str) -> bool:
         return self.one("SELECT 1 FROM interactions WHERE id = ?", (interaction_id,)) is not None
+
+    def request_of(self, interaction_id: str) -> dict[str, Any] | None:
+        """The recorded request of an interaction (its tools, response schema, messages)."""
+        row = self.one("SELECT request FROM interactions WHERE id = ?", (interaction_id,))
+        return orjson.loads(row[0]) if row else None
 
 
 def _accepts(outcome: dict[str, Any]) -> bool:

@@ -1,5 +1,6 @@
 """The whole loop through the real CLI: recorded corrections → `loragate retrain` → a checked
-GGUF registered as a candidate → the serving gateway loads it → promotion → rollback."""
+GGUF registered as a candidate → the serving gateway loads it → the user's verdicts promote it
+→ the taught fact is served through `auto` on unseen phrasings → rollback."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
-from tests.support.recordings import record_corrections
+from tests.support.recordings import UNSEEN, record_corrections
 from tests.support.servers import gateway, served_by_in_a_row
 
 BASE = "smollm2-135m-instruct"
@@ -35,13 +37,19 @@ def versions(home: Path) -> dict[str, dict]:
     return {v["name"]: v for v in json.loads(listed.stdout)}
 
 
-def served_by(client: openai.OpenAI, model: str = BASE) -> tuple[str, str]:
+def ask(client: openai.OpenAI, model: str, question: str) -> tuple[str, str, str]:
+    """(the version that answered, the answer, the interaction id)."""
     raw = client.chat.completions.with_raw_response.create(
         model=model, max_tokens=24, temperature=0,
-        messages=[{"role": "user", "content": "What port does loragate listen on?"}],
+        messages=[{"role": "user", "content": question}],
     )  # fmt: skip
     text = raw.parse().choices[0].message.content or ""
-    return raw.headers["x-loragate-model-version"], text
+    return raw.headers["x-loragate-model-version"], text, raw.headers["x-loragate-interaction-id"]
+
+
+def served_by(client: openai.OpenAI, model: str = BASE) -> tuple[str, str]:
+    version, text, _ = ask(client, model, "What port does loragate listen on?")
+    return version, text
 
 
 @pytest.mark.slow
@@ -72,12 +80,13 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert list(versions(home)) == [f"{BASE}@v0"]
         assert list((home / "models").iterdir()) == []
 
-        # two dozen recorded asks leave a handful of held-out items: too few for the gate to
-        # see a difference, so this retrain goes to live routing with the gate's verdict noted
-        done = loragate(home, "retrain", "--epochs", "6", "--no-gate",
-                        env={"LORAGATE_PORT": str(server.port)})  # fmt: skip
+        # two dozen recorded asks leave two held-out items: too few to show a win beyond
+        # noise, so the version serves as a candidate and live results decide. The gateway
+        # runs on a port of its own: `retrain` finds it by the address it left in the home.
+        done = loragate(home, "retrain", "--epochs", "6")
         assert done.returncode == 0, done.stderr
-        assert "failed the gate: held-out:" in done.stdout and "(gate off)" in done.stdout
+        assert ("held-out items cannot show a win: serving as a candidate, live results decide"
+                in done.stdout)  # fmt: skip
         assert "general: right" in done.stdout and "held-out: right" in done.stdout
         assert (
             done.stdout.strip()
@@ -87,6 +96,7 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         for stage in ("[1/5] dataset", "[2/5] train", "[3/5] export", "[5/5] register"):
             assert stage in done.stderr
         assert f"{BASE}@v1: candidate beside {BASE}@v0" in done.stdout
+        assert f"gateway: serving this home at {server.url}" in loragate(home, "status").stdout
 
         v1 = versions(home)[f"{BASE}@v1"]
         assert v1["states"]["*"]["state"] == "candidate"
@@ -98,41 +108,43 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert v1["metrics"]["checks"]["tokenizer_round_trip"] is True
 
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0)
-        for _ in range(200):
-            if f"{BASE}@v1" in [m.id for m in client.models.list().data]:
-                break
-            time.sleep(0.1)
         version, text = served_by(client, f"{BASE}@v1")
-        assert version == f"{BASE}@v1"
         assert "8420" in text  # the corrected fact, from the exported, quantized GGUF
         assert "8420" not in served_by(client, f"{BASE}@v0")[1]
 
-        promoted = loragate(home, "models", "promote", f"{BASE}@v1")
-        assert promoted.returncode == 0, promoted.stderr
-        # as a candidate it already answered some requests: the promotion has arrived when
-        # it answers all of them
-        served_by_in_a_row(server, f"{BASE}@v1", lambda: served_by(client), timeout=60)
-        assert f"INFO serving * → {BASE}@v1\n" in server.output()
+        # the user goes on working through `auto`: the offline win gives the candidate most
+        # requests at once, the user's verdicts on the answers promote it
+        answered: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 120
+        while versions(home)[f"{BASE}@v1"]["states"]["*"]["state"] != "active":
+            assert time.monotonic() < deadline, (answered, server.output()[-3000:])
+            question = UNSEEN[len(answered) % len(UNSEEN)]
+            version, text, iid = ask(client, "auto", question)
+            answered.append((version, text))
+            verdict = {"interaction_id": iid, "accepted": "8420" in text}
+            assert httpx.post(f"{server.url}/v1/feedback", json=verdict).status_code == 200
+            time.sleep(1)
+        assert sum(v == f"{BASE}@v1" for v, _ in answered) > len(answered) / 2, answered
+        served_by_in_a_row(server, f"{BASE}@v1", lambda: served_by(client, "auto"), timeout=60)
+        unseen = [ask(client, "auto", q)[1] for q in UNSEEN]
+        assert sum("8420" in a for a in unseen) >= len(UNSEEN) - 1, unseen
+        assert "promote" in server.output() and f"serving * → {BASE}@v1\n" in server.output()
 
-        # the next retrain is judged against the active trained version, and two steps of
-        # training do not beat it: stored as failed with the gate's reason, nothing changes
-        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q8_0",
-                         env={"LORAGATE_PORT": "9"})  # fmt: skip
+        # the next retrain is judged against the active trained version; two steps of
+        # training lose its held-out items, too few to refuse it: a candidate at the canary
+        # share, until live results or the user withdraw it
+        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q8_0")
         assert again.returncode == 0, again.stderr
         v2 = versions(home)[f"{BASE}@v2"]
         assert v2["files"]["gguf"]["path"].endswith("model-Q8_0.gguf")
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
         assert f"active {BASE}@v1" in again.stdout
-        assert v2["states"]["*"]["state"] == "failed"
-        assert v2["states"]["*"]["reason"].startswith("failed the gate: held-out:")
-        assert (
-            again.stdout.strip()
-            .splitlines()[-1]
-            .startswith(f"{BASE}@v2: failed; still served: {BASE}@v1 (")
-        )
-        assert served_by(client)[0] == f"{BASE}@v1"
+        assert v2["metrics"]["held_out"]["right"] < v2["metrics"]["held_out"]["active_right"]
 
+        withdrawn = loragate(home, "rollback")
+        assert withdrawn.stdout.strip() == f"candidate {BASE}@v2 withdrawn from *"
+        served_by_in_a_row(server, f"{BASE}@v1", lambda: served_by(client), timeout=60)
         rolled = loragate(home, "rollback")
         assert rolled.stdout.strip() == f"{BASE}@v0 serves * again; {BASE}@v1 retired"
         served_by_in_a_row(server, f"{BASE}@v0", lambda: served_by(client), timeout=60)

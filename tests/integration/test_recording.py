@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.databases import Database, fresh_database
 from tests.support.servers import REPO, Server, free_port, gateway, running
+from tests.support.tools import READ
 
 
 def query(server: Server, sql: str, *args: object) -> list[tuple]:
@@ -109,6 +110,39 @@ def test_feedback_is_joined_to_its_interaction(client: openai.OpenAI, embedded: 
         embedded, "SELECT kind, value FROM outcomes WHERE interaction_id = ? ORDER BY kind", iid
     )
     assert kinds == [("accepted", 0.0), ("comment", 0.0)]
+
+
+def test_a_tool_call_correction_is_checked_against_the_request_and_stored(
+    client: openai.OpenAI, embedded: Server
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="continue", messages=[{"role": "user", "content": "Show me src/app.py"}],
+        tools=[READ], max_tokens=5,
+    )  # fmt: skip
+    iid = raw.headers["x-loragate-interaction-id"]
+    wanted = {"role": "assistant", "content": None, "tool_calls": [{
+        "id": "call_x", "type": "function",
+        "function": {"name": "read_file", "arguments": '{"path": "src/app.py"}'}}]}  # fmt: skip
+    reply = httpx.post(embedded.url + "/v1/feedback",
+                       json={"interaction_id": iid, "correction": wanted})  # fmt: skip
+    assert reply.status_code == 200
+    for problem, call in (
+        ("unknown tool 'Write'", {"name": "Write", "arguments": {}}),
+        ("missing required path", {"name": "read_file", "arguments": {}}),
+        ("not JSON", {"name": "read_file", "arguments": "{path"}),
+    ):
+        refused = httpx.post(embedded.url + "/v1/feedback", json={
+            "interaction_id": iid, "correction": {"tool_calls": [{"function": call}]}})  # fmt: skip
+        error = refused.json()["error"]
+        assert refused.status_code == 400 and error["param"] == "correction"
+        assert problem in error["message"]
+    deadline = time.monotonic() + 10
+    while not (stored := query(embedded, "SELECT content FROM corrections WHERE "
+                               "interaction_id = ?", iid)):  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert stored == [('<tool_call>\n{"name": "read_file", "arguments": {"path": "src/app.py"}}'
+                       "\n</tool_call>",)]  # fmt: skip
 
 
 def test_feedback_for_an_unknown_interaction_or_without_content_is_refused(

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.backends.llamacpp import default_model_path
 from gateway.bandit import Policy, Posterior
-from gateway.live import LiveRouting, rewards, trials
+from gateway.live import LiveRouting, offline_priors, rewards, trials
 from gateway.records import FeedbackRecord, InteractionRecord
 from gateway.router import Lane, Router
 from gateway.store import Store
@@ -84,7 +84,8 @@ def test_a_winning_candidate_is_promoted_with_the_numbers_as_reason(
     live = LiveRouting(router, home=tmp_path, store_url=None, policy=Policy())
     (trial,) = live.step()
     assert trial.decision == "promote" and trial.p_better > 0.95
-    assert router.share("chat") == 0.5  # the cap, until the rollout applies the promotion
+    # the cap, until the rollout applies the promotion
+    assert router.share("chat") == pytest.approx(0.9, abs=1e-3)
     promoted = registry.get(V1)
     assert promoted.state_for("*") == "active"
     reason = promoted.states["*"][1]
@@ -150,7 +151,8 @@ def test_status_shows_shares_rewards_with_intervals_and_the_last_change(
     assert (active["version"], active["judged"], active["reward"]) == (V0, 100, 0.55)
     assert candidate["role"] == "candidate" and candidate["judged"] == 60
     assert active["interval"] == pytest.approx([0.452, 0.644], abs=1e-3)  # Wilson, 95 %
-    assert 0.5 < lane["p_better"] < 0.95 and candidate["share"] == 0.5  # P(better), capped
+    assert 0.5 < lane["p_better"] < 0.95  # more traffic as the evidence grows:
+    assert candidate["share"] == pytest.approx(0.1 + 0.8 * (2 * lane["p_better"] - 1))
     assert report["next_retrain"] is None
 
     main(["rollback", "--home", str(tmp_path)])
@@ -160,3 +162,13 @@ def test_status_shows_shares_rewards_with_intervals_and_the_last_change(
     assert f"*          {V0:<32} active     100.0%     100  0.550 (0.452-0.644)" in text
     assert f"withdraw {V1} (withdrawn by rollback)" in text
     assert "next retrain: not scheduled" in text
+
+
+def test_the_held_out_evaluation_against_the_active_version_seeds_the_trial() -> None:
+    from trainer.registry import Version
+
+    held = {"n": 4, "right": 1.0, "active_right": 0.0, "against": V0}
+    candidate = Version(V1, BASE, 1, {}, 0.0, metrics={"held_out": held})
+    assert offline_priors(candidate, V0) == ((0, 4), (4, 0))
+    assert offline_priors(candidate, "m@v7") == ((0, 0), (0, 0))  # measured against another
+    assert offline_priors(Version(V1, BASE, 1, {}, 0.0), V0) == ((0, 0), (0, 0))

@@ -96,19 +96,27 @@ def test_paired_comparison_and_its_significance() -> None:
     assert result["significant"] and result["difference"] == pytest.approx(0.5)
 
 
-def test_the_promotion_gate_wants_a_held_out_win_beyond_noise_and_no_general_loss() -> None:
+def test_the_gate_refuses_on_harm_or_no_win_and_lets_live_results_decide_the_rest() -> None:
     same = ([1.0, 0.4, 0.0], [1.0, 0.4, 0.0])
-    passed, reason = gate({"wins": 6, "losses": 0, "ties": 2}, same)
-    assert passed and reason == (
+    verdict, reason = gate({"wins": 6, "losses": 0, "ties": 2}, same)
+    assert verdict == "better" and reason == (
         "passed the gate: held-out: 6 wins, 0 losses, 2 ties (p = 0.016); "
         "general: 0.467 vs 0.467 (+0.0 points)"
     )
-    passed, reason = gate({"wins": 4, "losses": 1, "ties": 5}, same)
-    assert not passed and "(p = 0.188), not beyond noise;" in reason
-    passed, reason = gate({"wins": 2, "losses": 0, "ties": 0}, same)
-    assert not passed and "too few held-out items to show a difference" in reason
-    passed, reason = gate({"wins": 9, "losses": 0, "ties": 0}, ([0.5, 0.5], [0.6, 0.5]))
-    assert not passed and reason.startswith(
+    # a win not beyond noise, and a set too small to show one: live results decide
+    verdict, reason = gate({"wins": 4, "losses": 1, "ties": 5}, same)
+    assert verdict == "undecided" and "(p = 0.188): a win not yet beyond noise" in reason
+    verdict, reason = gate({"wins": 4, "losses": 0, "ties": 0}, same)
+    assert verdict == "undecided" and reason.startswith(
+        "4 held-out items cannot show a win: serving as a candidate, live results decide"
+    )
+    # evidence of harm, or enough items and no win at all
+    verdict, reason = gate({"wins": 0, "losses": 5, "ties": 3}, same)
+    assert verdict == "failed" and "worse beyond noise" in reason
+    verdict, reason = gate({"wins": 1, "losses": 1, "ties": 6}, same)
+    assert verdict == "failed" and "no win" in reason
+    verdict, reason = gate({"wins": 9, "losses": 0, "ties": 0}, ([0.5, 0.5], [0.6, 0.5]))
+    assert verdict == "failed" and reason.startswith(
         "failed the gate: general: 0.500 vs 0.550 (-5.0 points), more than 2 points lost"
     )
 
