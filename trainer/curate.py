@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from gateway.corrections import Correction, InvalidCorrection
 from gateway.redact import MARK
-from gateway.schemas import violation
 from trainer.examples import TRUST_ORDER, Example
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -26,29 +26,20 @@ def problem(example: Example) -> str | None:
     """Why a target turn is unfit to learn from, or None. Like the Continue seed's checks:
     JSON errors, unknown tool names, missing required arguments, schema violations; and a
     target that would teach the model to write `[REDACTED]`."""
-    schemas = {t["function"]["name"]: t["function"].get("parameters") or {} for t in example.tools}
     for index in example.targets:
         message = example.messages[index]
         if MARK in (message.get("content") or ""):
             return f"turn {index}: the answer contains a redacted secret"
-        for call in message.get("tool_calls") or []:
-            name, raw = call["function"]["name"], call["function"]["arguments"]
-            if name not in schemas:
-                return f"turn {index}: unknown tool {name!r}"
-            try:
-                arguments = json.loads(raw) if isinstance(raw, str) else raw
-            except ValueError as exc:
-                return f"turn {index}: arguments of {name} are not JSON ({exc.msg})"
-            if not isinstance(arguments, dict):
-                return f"turn {index}: arguments of {name} are not a JSON object"
-            if MARK in json.dumps(arguments):
-                return f"turn {index}: arguments of {name} contain a redacted secret"
-            missing = [r for r in schemas[name].get("required", []) if r not in arguments]
-            if missing:
-                return f"turn {index}: {name} is missing required {', '.join(missing)}"
-            why = violation(arguments, schemas[name])  # a broken schema judges nothing
-            if why is not None:
-                return f"turn {index}: {name} arguments: {why}"
+        if not message.get("tool_calls"):
+            continue
+        try:  # the checks a correction gets at `/v1/feedback`
+            calls = Correction.from_message(message)
+            calls.check(example.tools, None)
+        except InvalidCorrection as exc:
+            return f"turn {index}: {exc.message}"
+        for call in calls.calls:
+            if MARK in call.arguments:
+                return f"turn {index}: arguments of {call.name} contain a redacted secret"
     return None
 
 
