@@ -13,8 +13,13 @@ structured output, the rest as text (exact match, token F1). An item is *right* 
 is wholly right, its output is schema-valid with every field right, or its token F1 is ≥ 0.5;
 pairs of versions are compared on that, with an exact sign test on the items only one got.
 Answers are greedy (temperature 0; no seed, so that the shared prefix of agent prompts is reused)
-from the version's GGUF in llama.cpp. Runs are stored in
-`eval_runs`.
+from the version's GGUF in llama.cpp, in prefix order (items with the same tools and system prompt
+one after the other, so each reuses the last one's KV cache), each within a budget set by its
+reference: twice as many tokens as the reference text has characters, as many as its calls have,
+plus 32. A token is at least one character, so an exact call always fits, and so does a text
+twice the reference's length, where token F1 stops counting an answer right at three times the
+reference's words; answers cut at the budget are scored as cut. Runs are stored in `eval_runs`,
+and a version's scores on the same items are computed once and reused.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +47,9 @@ from trainer.scoring import exact_match, score_call, score_structured, token_f1
 SUITES = ("held-out", "general")
 GENERAL = Path(__file__).parent / "evalsets" / "general.jsonl"
 RIGHT = 0.5  # an item's score from which it counts as right
+MAX_ANSWER_TOKENS = 1024
+# how items are answered: runs stored under another protocol are not reused
+PROTOCOL = 2
 SEED_TARGETS = {"name_accuracy": 0.95, "json_parse_rate": 0.99, "full_call_accuracy": 0.90}
 
 
@@ -97,39 +106,60 @@ def items_of(
 
 
 def items_hash(items: list[Item]) -> str:
-    text = json.dumps([(i.id, i.messages, i.reference) for i in items], sort_keys=True)
+    text = json.dumps([PROTOCOL, [(i.id, i.messages, i.reference) for i in items]],
+                      sort_keys=True)  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def budget(item: Item) -> int:
+    """The most tokens an answer to `item` is given: twice its reference text's length in
+    characters, plus its reference calls' length (an exact call fits: a token is at least one
+    character), plus 32."""
+    calls = _expected_calls(item.reference)
+    text = item.reference.get("content") or ""
+    return min(2 * len(text) + (len(json.dumps(calls)) if calls else 0) + 32, MAX_ANSWER_TOKENS)
+
+
+def prefix_order(items: list[Item]) -> list[int]:
+    """Indexes of `items` sorted so that prompts sharing tools and leading turns are adjacent."""
+    return sorted(range(len(items)), key=lambda i: json.dumps([items[i].tools, items[i].messages]))
 
 
 def answer_all(
     gguf: Path, items: list[Item], *, label: str = "", say: Callable[[str], None] | None = None
 ) -> list[Assembled]:
-    """Greedy answers from the GGUF in llama.cpp, with a status line (rate, ETA)."""
+    """Greedy answers from the GGUF in llama.cpp, in `items`' order (answered in prefix order),
+    with a status line (rate, ETA)."""
     from gateway.backends.llamacpp import LlamaCppBackend
 
-    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    say = say or _stderr
     engine = LlamaCppBackend(gguf, n_ctx=4096, n_threads=None, n_batch=256, cache_mb=64)
 
     async def run() -> list[Assembled]:
         await engine.start()
-        answers, started = [], time.monotonic()
+        answers: dict[int, Assembled] = {}
+        started = time.monotonic()
         try:
-            for done, item in enumerate(items, 1):
+            for done, index in enumerate(prefix_order(items), 1):
+                item = items[index]
                 request = GenerationRequest(
                     model="eval", messages=item.messages, tools=item.tools or None,
-                    json_schema=item.json_schema, temperature=0.0, max_tokens=256,
+                    json_schema=item.json_schema, temperature=0.0, max_tokens=budget(item),
                 )  # fmt: skip
-                answer = Assembled()
+                answer = answers[index] = Assembled()
                 async for event in engine.generate(request):
                     answer.add(event)
-                answers.append(answer)
                 rate = done / (time.monotonic() - started)
                 if done % 10 == 0 or done == len(items):
                     say(f"  {label or gguf.name}: {done}/{len(items)} answered, {rate:.1f}/s, "
                         f"ETA {(len(items) - done) / rate:.0f} s")  # fmt: skip
         finally:
             await engine.close()
-        return answers
+        return [answers[i] for i in range(len(items))]
 
     return asyncio.run(run())
 
@@ -261,14 +291,18 @@ def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> 
     return "better", f"passed the gate: {held}; {general_text}"
 
 
-def stored_scores(store: Store, version: str, suite: str, digest: str) -> list[float] | None:
-    """Per-item scores of an earlier run of `version` on the same items, if there is one."""
+def stored_run(store: Store, version: str, suite: str, digest: str) -> SuiteRun | None:
+    """The newest earlier run of `version` on the same items (same answering protocol)."""
     row = store.one(
-        "SELECT items FROM eval_runs WHERE version = ? AND suite = ? AND items_hash = ? "
+        "SELECT metrics, items FROM eval_runs WHERE version = ? AND suite = ? AND items_hash = ? "
         "ORDER BY created_at DESC LIMIT 1",
         (version, suite, digest),
     )
-    return list(json.loads(row[0]).values()) if row else None
+    if row is None:
+        return None
+    scores = json.loads(row[1])
+    return SuiteRun(version, suite, digest, json.loads(row[0]), list(scores.values()),
+                    list(scores))  # fmt: skip
 
 
 _VERDICT = {"type": "object", "properties": {"verdict": {"type": "string", "enum": ["yes", "no"]}},
@@ -340,12 +374,27 @@ class SuiteRun:
     ids: list[str]
 
 
+def fresh_process() -> Executor:
+    """A worker in a fresh interpreter, for answering from a process that has trained with
+    torch: torch ships its own `libgomp.so.1`, which llama.cpp then shares, and after torch has
+    computed, llama.cpp answers ~60 % slower in that process (the general suite in 50 s instead
+    of 31 s on 2 cores). The worker prints its own progress lines to stderr."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
 def run_suite(
     name: str, gguf: Path, suite: str, items: list[Item],
     *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
+    worker: Executor | None = None,
 ) -> SuiteRun:  # fmt: skip
-    """Answer and score one suite with the GGUF (not stored: see `store_run`)."""
-    answers = answer_all(gguf, items, label=f"{name} {suite}", say=say)
+    """Answer and score one suite with the GGUF (not stored: see `store_run`), in `worker`
+    when given (`fresh_process`)."""
+    label = f"{name} {suite}"
+    answers = (worker.submit(answer_all, gguf, items, label=label).result() if worker
+               else answer_all(gguf, items, label=label, say=say))  # fmt: skip
     metrics, scores = score_items(items, answers)
     if judge is not None and (accuracy := judged(items, answers, judge)) is not None:
         metrics["judge_accuracy"] = accuracy
@@ -390,7 +439,12 @@ def compare(
         entry: dict[str, Any] = {"n": len(items), "items_hash": mine.items_hash,
                                  version.name: mine.metrics}  # fmt: skip
         if against is not None:
-            theirs = evaluate(registry, against, suite, items, judge=judge, say=say)
+            earlier = stored_run(registry.store, against.name, suite, mine.items_hash)
+            if earlier is not None and judge is None:
+                (say or _stderr)(f"  {against.name} {suite}: its earlier run on these items")
+                theirs = earlier
+            else:
+                theirs = evaluate(registry, against, suite, items, judge=judge, say=say)
             entry[against.name] = theirs.metrics
             entry["paired"] = paired(mine.scores, theirs.scores)
         report["suites"][suite] = entry

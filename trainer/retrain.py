@@ -24,13 +24,14 @@ from trainer import base as bases
 from trainer.evaluation import (
     SUITES,
     SuiteRun,
+    fresh_process,
     gate,
     items_of,
     paired,
     right_rate,
     run_suite,
     store_run,
-    stored_scores,
+    stored_run,
 )
 from trainer.registry import ALL, Registry, Version, file_record
 
@@ -214,16 +215,17 @@ def _suites(
     """The held-out and general suites on the candidate's GGUF and on the active version (its
     stored run on the same items when there is one)."""
     runs = {}
-    for suite in SUITES:
-        items = items_of(registry.home, suite, dataset_hash)
-        mine = run_suite("candidate", candidate, suite, items, say=say)
-        scores = stored_scores(registry.store, active.name, suite, mine.items_hash)
-        if scores is not None and len(scores) == len(items):
-            theirs = SuiteRun(active.name, suite, mine.items_hash, {}, scores, mine.ids)
-        else:
-            theirs = run_suite(active.name, active.gguf, suite, items, say=say)
-            store_run(registry.store, theirs)
-        runs[suite] = (mine, theirs)
+    with fresh_process() as worker:  # llama.cpp is slower where torch has trained
+        for suite in SUITES:
+            items = items_of(registry.home, suite, dataset_hash)
+            mine = run_suite("candidate", candidate, suite, items, worker=worker)
+            theirs = stored_run(registry.store, active.name, suite, mine.items_hash)
+            if theirs is not None:
+                say(f"  {active.name} {suite}: its earlier run on these items")
+            else:
+                theirs = run_suite(active.name, active.gguf, suite, items, worker=worker)
+                store_run(registry.store, theirs)
+            runs[suite] = (mine, theirs)
     return runs
 
 

@@ -140,6 +140,8 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
         assert f"active {BASE}@v1" in again.stdout
+        # v1's general-suite scores from the first retrain are reused, not computed again
+        assert f"{BASE}@v1 general: its earlier run on these items" in again.stderr
         assert v2["metrics"]["held_out"]["right"] < v2["metrics"]["held_out"]["active_right"]
         assert v2["states"]["*"]["state"] == "failed"
         assert v2["states"]["*"]["reason"].startswith("failed the gate: ")

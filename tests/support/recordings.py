@@ -25,6 +25,19 @@ TRAIN_ASKS = [
     "What is loragate's listening port?", "The loragate gateway uses what port?",
     "Give me the default port for loragate.", "What port do I point Continue at for loragate?",
 ]  # fmt: skip
+# a day's worth: the same fact corrected 42 times (`tests/bench/bench_taught_fact.py`)
+MORE_ASKS = [
+    "Which port do I use to talk to loragate?", "loragate port number?",
+    "What's the default listening port of the loragate gateway?",
+    "Where is loragate reachable, which port?", "What port does the loragate server open?",
+    "Can you tell me which port loragate uses?", "Which port is the loragate gateway bound to?",
+    "What is the standard port for loragate?", "Which port number does loragate listen on?",
+    "What port should curl use for loragate?", "loragate: which TCP port?",
+    "What port is loragate serving on right now?", "Port of loragate?",
+    "What port does loragate's OpenAI API use?", "Which port do I configure for loragate?",
+    "loragate listens on what port by default?", "Which port is loragate's HTTP server on?",
+    "What's the port for the loragate API server?",
+]  # fmt: skip
 UNSEEN = [
     "By default, loragate accepts connections on which port number?",
     "If I start loragate without options, what port will it use?",
@@ -60,10 +73,10 @@ async def record(
     await recorder.close()
 
 
-async def record_corrections(home: Path) -> None:
-    """The fact asked `TRAIN_ASKS` ways, answered wrong, each answer corrected to `ANSWER`."""
+async def record_corrections(home: Path, asks: list[str] = TRAIN_ASKS) -> None:
+    """The fact asked `asks` ways, answered wrong, each answer corrected to `ANSWER`."""
     now = time.time()
     wrong = "loragate listens on port 8080."
-    asked = [chat(f"ia_{i}", ask, wrong, now + i) for i, ask in enumerate(TRAIN_ASKS)]
+    asked = [chat(f"ia_{i}", ask, wrong, now + i) for i, ask in enumerate(asks)]
     fixed = [FeedbackRecord(a.id, now + 100, accepted=False, correction=ANSWER) for a in asked]
     await record(home, asked, fixed)

@@ -14,7 +14,16 @@ from gateway.records import FeedbackRecord
 from gateway.store import Store
 from tests.support.recordings import chat, record
 from trainer.dataset import BuildOptions, build
-from trainer.evaluation import Item, gate, items_of, paired, score_items, sign_test
+from trainer.evaluation import (
+    Item,
+    budget,
+    gate,
+    items_of,
+    paired,
+    prefix_order,
+    score_items,
+    sign_test,
+)
 from trainer.scoring import same_value, score_call, token_f1
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -83,6 +92,28 @@ def test_suite_metrics_carry_n_and_wilson_intervals() -> None:
     }
     assert metrics["exact_match"]["rate"] == 1.0 and metrics["argument_f1"]["value"] == 0.5
     assert metrics["right"]["rate"] == 0.5 and metrics["right"]["n"] == 2
+
+
+def test_an_answer_has_room_for_its_reference_and_answers_run_in_prefix_order() -> None:
+    ask = [{"role": "user", "content": "Capital of France?"}]
+    text = Item("c", ask, {"role": "assistant", "content": "Paris."}, [])
+    assert budget(text) == 2 * len("Paris.") + 32
+    call = {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    tool = Item("t", ask, {"role": "assistant", "tool_calls": [{"function": call}]}, [WEATHER])
+    expected = json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"}}])
+    assert budget(tool) == len(expected) + 32  # an exact call fits: a token is ≥ 1 character
+    essay = Item("e", ask, {"role": "assistant", "content": "x" * 5000}, [])
+    assert budget(essay) == 1024  # the most any answer is given
+
+    def item(name: str, system: str, tools: list[dict]) -> Item:
+        prompt = [{"role": "system", "content": system}, {"role": "user", "content": name}]
+        return Item(name, prompt, {"role": "assistant", "content": "ok"}, tools)
+
+    items = [item("a", "agent", [WEATHER]), item("b", "chat", []), item("c", "agent", [WEATHER]),
+             item("d", "chat", []), item("e", "agent", [])]  # fmt: skip
+    order = [items[i].id for i in prefix_order(items)]
+    assert order.index("c") == order.index("a") + 1 and order.index("d") == order.index("b") + 1
+    assert sorted(order) == ["a", "b", "c", "d", "e"]
 
 
 def test_paired_comparison_and_its_significance() -> None:
