@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api import feedback, ollama, openai
 from gateway.api.errors import install_error_handlers
+from gateway.api.front_door import FrontDoor
 from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
 from gateway.backends.base import VersionHost
@@ -124,6 +125,12 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         LoragateHeaders,
         default_version=router.active_version if router else catalog.default_version,
         api_key=settings.api_key,
+    )
+    app.add_middleware(  # outermost: nothing runs for a web page's request
+        FrontDoor,
+        allowed_hosts=settings.allowed_hosts,
+        origins=settings.origins,
+        check_host=settings.is_loopback,
     )
     return app
 

@@ -52,6 +52,16 @@ class Settings(BaseModel):
     home: Path = Field(Path("~/.loragate"), description="Where config, store and models live.")
     config: Path | None = Field(None, description="The TOML config file that was read.")
     api_key: str | None = Field(None, description="Bearer key clients must send, if set.")
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated Host names (globs; '*' = any) served besides the loopback's "
+        "while bound to the loopback.",
+    )
+    origins: str = Field(
+        "",
+        description="Comma-separated browser origins (globs, e.g. 'https://app.example') allowed "
+        "besides the loopback's and local apps'; '*' = any.",
+    )
     upstream_api_key: str | None = Field(None, description="Bearer key for the upstream.")
     log_level: LogLevel = Field(
         "info", description="What the gateway logs to stderr: loads, swaps, promotions at info."

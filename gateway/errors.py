@@ -5,6 +5,7 @@
     ├── BadRequest                 400 invalid_request_error
     │   └── ContextLengthExceeded  400 invalid_request_error / context_length_exceeded
     ├── Unauthorized               401 authentication_error / invalid_api_key
+    ├── Forbidden                  403 permission_error / forbidden_host, forbidden_origin
     ├── NotFound                   404 invalid_request_error / not_found
     │   ├── ModelNotFound          404 ... / model_not_found
     │   └── InteractionNotFound    404 ... / interaction_not_found
@@ -49,6 +50,17 @@ class Unauthorized(LoragateError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class Forbidden(LoragateError):
+    """A request from where the gateway does not serve (a web page's `Host` or `Origin`)."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotFound(LoragateError):

@@ -11,16 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.api.wire import ollama_error_body, openai_error_body
+from gateway.api.wire import error_body
 from gateway.errors import BadRequest, LoragateError
 
 log = logging.getLogger("loragate")
 
 
 def _render(request: Request, exc: LoragateError) -> JSONResponse:
-    is_ollama = request.url.path.startswith("/api/")
-    body = ollama_error_body(exc) if is_ollama else openai_error_body(exc)
-    return JSONResponse(body, status_code=exc.status)
+    return JSONResponse(error_body(request.url.path, exc), status_code=exc.status)
 
 
 def validation_error(exc: RequestValidationError) -> BadRequest:

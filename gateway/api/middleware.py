@@ -4,13 +4,13 @@ response carries."""
 from __future__ import annotations
 
 import hmac
-import json
 import uuid
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.wire import INTERACTION_HEADER, VERSION_HEADER
+from gateway.api.wire import INTERACTION_HEADER, VERSION_HEADER, send_error
+from gateway.errors import Unauthorized
 
 _INTERACTION = INTERACTION_HEADER.lower().encode()
 _VERSION = VERSION_HEADER.lower().encode()
@@ -59,28 +59,6 @@ class LoragateHeaders:
 
     async def _unauthorized(self, scope: Scope, send: Send) -> None:
         message = "missing or invalid API key: send 'Authorization: Bearer <LORAGATE_API_KEY>'"
-        if scope["path"].startswith("/api/"):
-            body = {"error": message}
-        else:
-            body = {
-                "error": {
-                    "message": message,
-                    "type": "authentication_error",
-                    "param": None,
-                    "code": "invalid_api_key",
-                }
-            }
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (_INTERACTION, b"ia_" + uuid.uuid4().hex.encode()),
-                    (_VERSION, self.default_version().encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        headers = ((_INTERACTION, b"ia_" + uuid.uuid4().hex.encode()),
+                   (_VERSION, self.default_version().encode()))  # fmt: skip
+        await send_error(scope, send, Unauthorized(message), headers)

@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 from fastapi import Request
+from starlette.types import Scope, Send
 
 from gateway.errors import LoragateError
 from gateway.service import Exchange, Service
 
 INTERACTION_HEADER = "X-Loragate-Interaction-Id"
 VERSION_HEADER = "X-Loragate-Model-Version"
+EXPOSED_HEADERS = (INTERACTION_HEADER, VERSION_HEADER)  # readable by allowed browser pages
 
 
 def service_of(request: Request) -> Service:
@@ -39,3 +41,20 @@ def sse_error(exc: LoragateError) -> bytes:
 
 def ndjson_error(exc: LoragateError) -> bytes:
     return json.dumps(ollama_error_body(exc)).encode() + b"\n"
+
+
+def error_body(path: str, exc: LoragateError) -> dict[str, Any]:
+    """Ollama's shape under `/api/`, OpenAI's elsewhere."""
+    return ollama_error_body(exc) if path.startswith("/api/") else openai_error_body(exc)
+
+
+async def send_error(
+    scope: Scope, send: Send, exc: LoragateError, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    """The error as a whole response, from pure ASGI middleware (before any route runs)."""
+    payload = json.dumps(error_body(scope["path"], exc)).encode()
+    length = str(len(payload)).encode()
+    await send({"type": "http.response.start", "status": exc.status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", length), *headers]})  # fmt: skip
+    await send({"type": "http.response.body", "body": payload})

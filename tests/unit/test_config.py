@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.api.front_door import hostname, is_loopback
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 
@@ -52,3 +53,12 @@ def test_a_broken_config_file_says_where(tmp_path: Path) -> None:
     config.write_text("port = = 1")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_settings({"config": str(config)}, environ={})
+
+
+def test_the_front_door_knows_the_loopback_by_any_name() -> None:
+    assert hostname("LocalHost:8420") == "localhost" and hostname("[::1]:8420") == "::1"
+    assert hostname("example.com") == "example.com" and hostname("::1") == "::1"
+    for name in ("localhost", "app.localhost", "127.0.0.1", "127.3.2.1", "::1", "localhost."):
+        assert is_loopback(name), name
+    for name in ("attacker.example", "localhost.attacker.example", "10.0.0.1", "0.0.0.0", ""):
+        assert not is_loopback(name), name
