@@ -427,13 +427,21 @@ def compare(
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Every suite on `version` (and `against`, on the same items), with the paired result;
-    held-out items of `workload` only, when given."""
+    held-out items of `workload` only, when given. A suite with no items is skipped, with
+    the reason in `skipped`, unless it is the only one asked for."""
     report: dict[str, Any] = {
         "version": version.name, "against": against.name if against else None, "suites": {},
+        "skipped": {},
     }  # fmt: skip
     for suite in suites:
-        items = suite_items(registry.home, suite, version, workload)
-        if not items:
+        try:
+            items = suite_items(registry.home, suite, version, workload)
+            if not items:
+                raise EvalError(f"no held-out items of the workload {workload!r}")
+        except EvalError as exc:
+            if len(suites) == 1:
+                raise
+            report["skipped"][suite] = exc.message
             continue
         mine = evaluate(registry, version, suite, items, judge=judge, say=say)
         entry: dict[str, Any] = {"n": len(items), "items_hash": mine.items_hash,
@@ -479,4 +487,5 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  paired: {p['wins']} wins, {p['losses']} losses, {p['ties']} ties; "
                          f"difference {p['difference'] * 100:+.1f} points, p = {p['p_value']:.3f}"
                          f" ({verdict})")  # fmt: skip
+    lines += [f"{suite}: skipped: {why}" for suite, why in report.get("skipped", {}).items()]
     return "\n".join(lines)

@@ -69,6 +69,8 @@ async def show(body: ShowRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/chat")
 async def chat(body: ChatRequest, request: Request):
+    if not body.messages:
+        return await _load(request, body.model, {"message": {"role": "assistant", "content": ""}})
     generation = _chat_generation(body)
     return await _respond(request, generation, body.stream, api="ollama-chat", chat=True)
 
@@ -76,17 +78,16 @@ async def chat(body: ChatRequest, request: Request):
 @router.post("/generate")
 async def generate(body: GenerateRequest, request: Request):
     if not body.prompt and body.suffix is None:
-        # Ollama answers an empty prompt by loading the model and reporting that.
-        await service_of(request).catalog.resolve(body.model)
-        return {
-            "model": body.model,
-            "created_at": _now(),
-            "response": "",
-            "done": True,
-            "done_reason": "load",
-        }
+        return await _load(request, body.model, {"response": ""})
     generation = _generate_generation(body)
     return await _respond(request, generation, body.stream, api="ollama-generate", chat=False)
+
+
+async def _load(request: Request, model: str, empty: dict[str, Any]) -> dict[str, Any]:
+    """Ollama's answer to a chat without messages or a generate without a prompt: the model
+    is loaded (here: it is known and served), nothing is generated or recorded."""
+    await service_of(request).catalog.resolve(model)
+    return {"model": model, "created_at": _now(), **empty, "done": True, "done_reason": "load"}
 
 
 # -- requests -------------------------------------------------------------------------------

@@ -15,14 +15,19 @@ BASE = "smollm2-135m-instruct"
 
 
 def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> None:
+    """A home with no dataset yet (or a GGUF registered by hand) has no held-out items: the
+    general suite runs all the same and the report says what was skipped."""
     done = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
-         "--version", f"{BASE}@v0", "--suite", "general", "--json"],
+         "--version", f"{BASE}@v0", "--json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "50/50 answered" in done.stderr  # progress, with rate and ETA
     report = json.loads(done.stdout)
+    assert report["skipped"] == {
+        "held-out": "no held-out data: build a dataset first (`loragate dataset build`)"
+    }
     general = report["suites"]["general"]
     metrics = general[f"{BASE}@v0"]
     assert general["n"] == 50 and metrics["right"]["n"] == 50
@@ -35,6 +40,18 @@ def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> Non
         ).fetchone()
     assert (version, suite, n) == (f"{BASE}@v0", "general", 50)
     assert set(json.loads(items)) == {f"general-{i:02d}" for i in range(50)}
+
+
+def test_eval_of_only_a_missing_held_out_suite_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
+         "--version", f"{BASE}@v0", "--suite", "held-out"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "loragate: error: no held-out data: build a dataset first (`loragate dataset build`)"
+    )
 
 
 def test_eval_of_an_unknown_version_is_one_clear_line(tmp_path: Path) -> None:

@@ -144,3 +144,12 @@ def test_generate_raw_streams(client: ollama.Client) -> None:
 def test_empty_generate_loads_the_model(client: ollama.Client) -> None:
     reply = client.generate(model="auto", prompt="")
     assert reply.done and reply.done_reason == "load"
+
+
+def test_a_chat_without_messages_loads_the_model_as_ollama_does(client: ollama.Client) -> None:
+    reply = client.chat(model="auto")  # how Ollama clients preload a model
+    assert reply.done and reply.done_reason == "load"
+    assert reply.message.role == "assistant" and reply.message.content == ""
+    with pytest.raises(ollama.ResponseError) as unknown:
+        client.chat(model="llama-9000")
+    assert unknown.value.status_code == 404
