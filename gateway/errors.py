@@ -9,7 +9,9 @@
     ├── NotFound                   404 invalid_request_error / not_found
     │   ├── ModelNotFound          404 ... / model_not_found
     │   └── InteractionNotFound    404 ... / interaction_not_found
+    ├── ClientDisconnected         499 client_closed_request (never seen: the client left)
     ├── EngineError                500 server_error
+    ├── ShuttingDown               503 service_unavailable / shutting_down
     ├── UpstreamError              502 upstream_error
     └── UpstreamTimeout            504 upstream_timeout
 
@@ -75,6 +77,21 @@ class ModelNotFound(NotFound):
 
 class InteractionNotFound(NotFound):
     code = "interaction_not_found"
+
+
+class ClientDisconnected(LoragateError):
+    """The client closed the connection before its answer was ready; the work was stopped."""
+
+    status = 499
+    type = "client_closed_request"
+
+
+class ShuttingDown(LoragateError):
+    """A generation asked for while the gateway stops."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "shutting_down"
 
 
 class EngineError(LoragateError):

@@ -74,6 +74,11 @@ class Exchange:
             self._close_metrics(labels)
             self._recorder.submit(self._record())
 
+    def record_aborted(self) -> None:
+        """Record an exchange stopped before it was iterated (its client left)."""
+        self._close_metrics((self.api, self.workload, self.version))
+        self._recorder.submit(self._record())
+
     def _record(self) -> InteractionRecord:
         status = "complete" if self.finish else ("error" if self.error else "aborted")
         return InteractionRecord(
@@ -114,6 +119,10 @@ class Exchange:
                 answer.add(event)
         except LoragateError as exc:
             failure = exc
+        except asyncio.CancelledError:
+            self.answer = answer
+            self.record_aborted()
+            raise
         finally:
             await self._events.aclose()
         self._first, self._events = None, _replay(events, failure)
@@ -259,17 +268,7 @@ class Service:
         labels = (api, workload, choice.version)
         events = aiter(self.backend.generate(request))
         self.metrics.queue_depth.labels(choice.version).set(self.backend.queue_depth())
-        try:
-            first = await anext(events, None)
-        except BaseException as exc:
-            await events.aclose()  # type: ignore[attr-defined]
-            if isinstance(exc, LoragateError):
-                self.metrics.errors.labels(*labels, exc.type).inc()
-                self.metrics.requests.labels(*labels, "error").inc()
-            raise
-        ttft = time.perf_counter() - started
-        self.metrics.ttft.labels(*labels).observe(ttft)
-        return Exchange(
+        exchange = Exchange(
             interaction_id=new_interaction_id(),
             route=route,
             version=choice.version,
@@ -277,17 +276,30 @@ class Service:
             workload=workload,
             api=api,
             started=started,
-            ttft=ttft,
+            ttft=0.0,
             request=request,
             model_requested=requested,
             client=headers.get("user-agent"),
-            _first=first,
+            _first=None,
             _events=events,
             _metrics=self.metrics,
             _recorder=self.recorder,
             kind=kind,
             fallback_of=fallback_of,
         )
+        try:
+            exchange._first = await anext(events, None)
+        except BaseException as exc:
+            await events.aclose()  # type: ignore[attr-defined]
+            if isinstance(exc, LoragateError):
+                self.metrics.errors.labels(*labels, exc.type).inc()
+                self.metrics.requests.labels(*labels, "error").inc()
+            elif isinstance(exc, asyncio.CancelledError):  # the client left while prefilling
+                exchange.record_aborted()
+            raise
+        exchange.ttft = time.perf_counter() - started
+        self.metrics.ttft.labels(*labels).observe(exchange.ttft)
+        return exchange
 
 
 async def _replay(events: list[Event], failure: LoragateError | None) -> AsyncIterator[Event]:

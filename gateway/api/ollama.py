@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.ollama_types import ChatRequest, GenerateRequest, OllamaMessage, ShowRequest
-from gateway.api.wire import exchange_headers, ndjson_error, service_of
+from gateway.api.wire import exchange_headers, ndjson_error, service_of, while_connected
 from gateway.backends.base import ModelInfo
 from gateway.catalog import published_name
 from gateway.errors import BadRequest, LoragateError
@@ -163,12 +163,15 @@ def _generate_generation(body: GenerateRequest) -> GenerationRequest:
 async def _respond(
     request: Request, generation: GenerationRequest, stream: bool, *, api: str, chat: bool
 ):
-    exchange = await service_of(request).open(generation, api=api, headers=request.headers)
+    service = service_of(request)
+    exchange = await while_connected(
+        request, service.open(generation, api=api, headers=request.headers)
+    )
     headers = exchange_headers(exchange)
     model = generation.model
     if stream:
         return StreamingResponse(_ndjson(exchange, model, chat), media_type=NDJSON, headers=headers)
-    answer = await exchange.collect()
+    answer = await while_connected(request, exchange.collect())
     body = {
         **_piece(model, chat, answer.text, _ollama_calls(answer.calls)),
         **_final(answer.finish, exchange),

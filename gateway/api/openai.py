@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.api.openai_types import ChatCompletionRequest, ChatMessage, CompletionRequest
-from gateway.api.wire import exchange_headers, service_of, sse_error
+from gateway.api.wire import exchange_headers, service_of, sse_error, while_connected
 from gateway.errors import BadRequest, LoragateError
 from gateway.generation import Assembled, Finish, GenerationRequest, TextDelta, ToolCallDelta
 from gateway.service import Exchange
@@ -48,13 +48,16 @@ async def _respond(
     generation: GenerationRequest,
     shape: _Shape,
 ) -> Response:
-    exchange = await service_of(request).open(generation, api=shape.api, headers=request.headers)
+    service = service_of(request)
+    exchange = await while_connected(
+        request, service.open(generation, api=shape.api, headers=request.headers)
+    )
     headers = exchange_headers(exchange)
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
         stream = _sse_stream(exchange, body.model, shape, include_usage=usage)
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
-    answer = await exchange.collect()
+    answer = await while_connected(request, exchange.collect())
     return JSONResponse(_body(exchange, body.model, shape, answer), headers=headers)
 
 

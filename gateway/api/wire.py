@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import Request
 from starlette.types import Scope, Send
 
-from gateway.errors import LoragateError
+from gateway.errors import ClientDisconnected, LoragateError
 from gateway.service import Exchange, Service
 
 INTERACTION_HEADER = "X-Loragate-Interaction-Id"
 VERSION_HEADER = "X-Loragate-Model-Version"
 EXPOSED_HEADERS = (INTERACTION_HEADER, VERSION_HEADER)  # readable by allowed browser pages
+
+
+T = TypeVar("T")
+
+
+async def while_connected(request: Request, work: Awaitable[T]) -> T:
+    """`work`, cancelled if the client disconnects first: the engine stops at its next token or
+    prefill chunk (an upstream request is closed), the exchange is recorded as `aborted`, and
+    `ClientDisconnected` is raised. Starlette notices a dropped stream by itself, but not a
+    client that leaves while a whole answer is generated or while the prompt is prefilled."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise ClientDisconnected("the client closed the connection; generation stopped")
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client has gone (the body has been read: only `http.disconnect` is
+    left to come)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def service_of(request: Request) -> Service:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import ollama
 import openai
 import pytest
 
@@ -82,6 +83,55 @@ def test_an_abandoned_stream_is_kept_and_marked(client: openai.OpenAI, embedded:
     chunks.close()
     status, finish, text, *_ = flushed(embedded, iid)
     assert status == "aborted" and finish is None and text
+
+
+ESSAY = "Write a very long essay about the sea."  # at temperature 0: 3,000 tokens, ~25 s
+
+
+def abandoned(server: Server, marker: str, timeout: float = 10) -> tuple:
+    """(status, completion tokens, latency in s) of the request whose prompt has `marker`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = query(server, "SELECT status, completion_tokens, latency_ms FROM interactions "
+                      "WHERE request LIKE ?", f"%{marker}%")  # fmt: skip
+        if found:
+            status, tokens, latency = found[0]
+            return status, tokens, latency / 1000
+        time.sleep(0.1)
+    raise AssertionError(f"no record of {marker}")
+
+
+def test_a_whole_answer_abandoned_by_its_client_stops_and_is_kept(embedded: Server) -> None:
+    """A client that gives up on a non-streaming request (a timeout, a killed program) no
+    longer leaves the engine generating for it: the next request is served at once."""
+    impatient = openai.OpenAI(base_url=embedded.url + "/v1", api_key="none", max_retries=0,
+                              timeout=2)  # fmt: skip
+    marker = f"[{time.time_ns()}]"
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(
+            model="auto", max_tokens=3000, temperature=0,
+            messages=[{"role": "user", "content": f"{ESSAY} {marker}"}],
+        )  # fmt: skip
+    started = time.monotonic()
+    openai.OpenAI(base_url=embedded.url + "/v1", api_key="none").chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "Hi"}], max_tokens=3
+    )
+    waited = time.monotonic() - started
+    status, tokens, latency = abandoned(embedded, marker)
+    assert status == "aborted"
+    assert latency < 4 and waited < 4, (latency, waited)
+    assert tokens is None or tokens < 3000
+
+
+def test_an_ollama_client_that_gives_up_stops_the_generation(embedded: Server) -> None:
+    marker = f"[{time.time_ns()}]"
+    with pytest.raises(httpx.TimeoutException):
+        ollama.Client(host=embedded.url, timeout=2).chat(
+            model="auto", options={"num_predict": 3000, "temperature": 0},
+            messages=[{"role": "user", "content": f"{ESSAY} {marker}"}],
+        )  # fmt: skip
+    status, _, latency = abandoned(embedded, marker)
+    assert status == "aborted" and latency < 4
 
 
 def test_feedback_is_joined_to_its_interaction(client: openai.OpenAI, embedded: Server) -> None:
