@@ -112,6 +112,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         names = catalog.published()
+        if request.app.state.service.closing:
+            return JSONResponse({"status": "stopping", "models": names}, status_code=503)
         status = 200 if getattr(request.app.state, "ready", False) else 503
         return JSONResponse(
             {"status": "ok" if status == 200 else "loading", "models": names}, status_code=status

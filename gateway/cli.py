@@ -557,6 +557,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.shutdown import GracefulStop
 
     if not settings.is_loopback and not settings.api_key:
         raise LoragateError(
@@ -569,6 +570,7 @@ def serve(settings: Settings) -> None:
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
+    GracefulStop(server, app.state.service, settings.shutdown_grace)
     original_startup = server.startup
 
     async def startup(sockets=None) -> None:

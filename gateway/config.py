@@ -70,6 +70,9 @@ class Settings(BaseModel):
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
+    shutdown_grace: float = Field(
+        5.0, ge=0, description="Seconds running generations get to finish on SIGTERM/Ctrl-C."
+    )
     store_url: str | None = Field(
         None,
         description="postgresql://user@host/db to keep the record in PostgreSQL; "

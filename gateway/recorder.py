@@ -8,7 +8,8 @@ switch interval (5 ms) per wake-up; SQLite releases the GIL while it works.
 
 When the queue is full, or a write fails (database locked, disk full), records go to an
 append-only journal under `<home>/journal/`, replayed at the next start or after the next
-successful write. `close` (SIGTERM, Ctrl-C) drains the queue before the process exits.
+successful write. `close` (SIGTERM, Ctrl-C) drains the queue before the process exits; `spill`
+journals it at once when the process cannot wait (a second signal).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Recorder:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._store: Store | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._taken: list[Record] = []  # the batch the writer holds, until it is written
         self.written = 0
 
     async def start(self) -> None:
@@ -104,6 +106,25 @@ class Recorder:
             await self._in_thread(self._store.close)
         self._thread.shutdown(wait=True)
 
+    def spill(self) -> int:
+        """Journal at once every record accepted and not yet written (those queued and the
+        batch the writer holds), for an exit that cannot wait for the writer. A record the
+        writer was storing meanwhile is stored twice at worst, which the store ignores.
+        Returns how many were journaled."""
+        records = list(self._taken)
+        while not self._queue.empty():
+            if isinstance(record := self._queue.get_nowait(), Record):
+                records.append(record)
+        items = []
+        for record in records:
+            try:
+                items.append(prepare(record))
+            except Exception:
+                log.exception("could not prepare a record; skipped")
+        if items:
+            self.journal.append(items)
+        return len(items)
+
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
@@ -112,11 +133,13 @@ class Recorder:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            records = [r for r in batch if r is not _STOP]
+            records = [r for r in batch if isinstance(r, Record)]
+            self._taken = records
             try:
                 if records:
                     await self._in_thread(self._write, await _prepare_all(records))
             finally:
+                self._taken = []
                 for _ in batch:
                     self._queue.task_done()
             if len(records) < len(batch):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend, VersionHost
 from gateway.catalog import BASE_VERSION, Catalog, Route
-from gateway.errors import LoragateError, ModelNotFound
+from gateway.errors import LoragateError, ModelNotFound, ShuttingDown
 from gateway.generation import Assembled, Event, Finish, GenerationRequest
 from gateway.metrics import Metrics
 from gateway.recorder import Recorder
@@ -165,6 +165,7 @@ class Service:
         self.catalog = catalog
         self.metrics = metrics
         self.recorder = recorder
+        self.closing = False  # set when the gateway stops: new generations get 503
         self.router = router
         self.host = host
         self.fallback = fallback
@@ -186,6 +187,8 @@ class Service:
         self, request: GenerationRequest, *, api: str, headers: Mapping[str, str] | None = None
     ) -> Exchange:
         """`headers`: the client's HTTP headers (workload override, user agent)."""
+        if self.closing:
+            raise ShuttingDown("the gateway is stopping; send the request again once it is back")
         headers = headers or {}
         exchange = await self._open(request, api=api, headers=headers)
         checkable = request.tools_active or request.json_schema is not None

@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -132,6 +133,78 @@ def test_an_ollama_client_that_gives_up_stops_the_generation(embedded: Server) -
         )  # fmt: skip
     status, _, latency = abandoned(embedded, marker)
     assert status == "aborted" and latency < 4
+
+
+def status_of(server: Server, marker: str) -> list[str]:
+    return [row[0] for row in query(server, "SELECT status FROM interactions WHERE request "
+                                    "LIKE ?", f"%{marker}%")]  # fmt: skip
+
+
+def test_sigterm_lets_a_generation_finish_within_the_grace_then_stops_it_and_keeps_all(
+    tmp_path: Path,
+) -> None:
+    with gateway(tmp_path, env={"LORAGATE_SHUTDOWN_GRACE": "2"}) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0)
+        short = client.chat.completions.with_raw_response.create(
+            model="auto", max_tokens=3, messages=[{"role": "user", "content": "Hi"}]
+        )
+        marker = f"[{time.time_ns()}]"
+        with ThreadPoolExecutor(1) as pool:
+            essay = pool.submit(
+                client.chat.completions.create, model="auto", max_tokens=3000, temperature=0,
+                messages=[{"role": "user", "content": f"{ESSAY} {marker}"}],
+            )  # fmt: skip
+            time.sleep(1)  # generating: ~25 s to go
+            server.process.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            time.sleep(0.3)
+            with pytest.raises(openai.APIStatusError) as refused:
+                client.chat.completions.create(
+                    model="auto", max_tokens=3, messages=[{"role": "user", "content": "Hi"}]
+                )
+            assert refused.value.status_code == 503
+            assert refused.value.body["code"] == "shutting_down"
+            assert httpx.get(server.url + "/healthz").json()["status"] == "stopping"
+            assert server.process.wait(timeout=15) == 0
+            took = time.monotonic() - stopped
+            with pytest.raises(openai.APIError):
+                essay.result()
+    assert 2 <= took < 2 + 2, took  # the grace, then at most 2 s to stop
+    assert status_of(server, marker) == ["aborted"]
+    stored = query(server, "SELECT status FROM interactions WHERE id = ?",
+                   short.headers["x-loragate-interaction-id"])  # fmt: skip
+    assert stored == [("complete",)]
+    assert "stopping: 1 request(s) get up to 2 s to finish" in server.output()
+
+
+def test_a_second_signal_exits_at_once_and_what_was_accepted_is_kept(tmp_path: Path) -> None:
+    with gateway(tmp_path, env={"LORAGATE_SHUTDOWN_GRACE": "60"}) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0)
+        answered = [
+            client.chat.completions.with_raw_response.create(
+                model="auto", max_tokens=2, messages=[{"role": "user", "content": f"Hi {i}"}]
+            ).headers["x-loragate-interaction-id"]
+            for i in range(5)
+        ]
+        with ThreadPoolExecutor(1) as pool:
+            essay = pool.submit(
+                client.chat.completions.create, model="auto", max_tokens=3000, temperature=0,
+                messages=[{"role": "user", "content": ESSAY}],
+            )  # fmt: skip
+            time.sleep(1)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            server.process.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            assert server.process.wait(timeout=10) == 1
+            assert time.monotonic() - stopped < 2  # not the 60 s of grace
+            with pytest.raises(openai.APIError):
+                essay.result()
+        assert "second signal: exiting now" in server.output()
+    with gateway(tmp_path) as again:  # the next start replays whatever was journaled
+        rows = query(again, f"SELECT id FROM interactions WHERE id IN ({','.join('?' * 5)})",
+                     *answered)  # fmt: skip
+    assert sorted(r[0] for r in rows) == sorted(answered)
 
 
 def test_feedback_is_joined_to_its_interaction(client: openai.OpenAI, embedded: Server) -> None:
