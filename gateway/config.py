@@ -67,7 +67,12 @@ class Settings(BaseModel):
         "info", description="What the gateway logs to stderr: loads, swaps, promotions at info."
     )
     n_ctx: int = Field(8192, ge=64, description="llama.cpp context size in tokens.")
-    n_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None = all cores).")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="llama.cpp threads for decoding and prefill (None = all cores but one to "
+        "decode, all to prefill).",
+    )
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
     shutdown_grace: float = Field(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -81,8 +80,7 @@ class VersionedEngines:
         return max(0, sum(self._busy.values()) - 1)
 
     async def set_threads(self, n: int | None) -> None:
-        """Threads for every engine, and for those loaded later (None: all cores)."""
-        n = n or os.cpu_count() or 1
+        """Threads for every engine, and for those loaded later (None: the default)."""
         async with self._lock:
             self._threads = n
             engines = {*self._engines.values()}

@@ -151,6 +151,7 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
 
 async def test_engines_change_threads_between_requests() -> None:
     """While a scheduled retrain trains, serving runs on one thread (`set_threads`)."""
+    from gateway.backends.llamacpp import threads_for
     from gateway.backends.versions import VersionedEngines
     from gateway.config import load_settings
     from gateway.generation import GenerationRequest
@@ -166,6 +167,7 @@ async def test_engines_change_threads_between_requests() -> None:
             ctx = engines.base._llm.ctx
             return llama_cpp.llama_n_threads(ctx), llama_cpp.llama_n_threads_batch(ctx)
 
+        assert threads() == threads_for(None)  # all cores but one decode, all prefill
         await engines.set_threads(1)
         assert threads() == (1, 1)
         one = [event async for event in engines.generate(request)]
@@ -173,6 +175,8 @@ async def test_engines_change_threads_between_requests() -> None:
         assert threads() == (2, 2)
         again = [event async for event in engines.generate(request)]
         assert one[-1].completion_tokens == again[-1].completion_tokens == 3  # type: ignore[union-attr]
+        await engines.set_threads(None)  # the training is over: back to the default
+        assert threads() == threads_for(None)
     finally:
         await engines.close()
 

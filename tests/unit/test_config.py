@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.api.front_door import hostname, is_loopback
+from gateway.backends.llamacpp import threads_for
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 
@@ -62,3 +66,18 @@ def test_the_front_door_knows_the_loopback_by_any_name() -> None:
         assert is_loopback(name), name
     for name in ("attacker.example", "localhost.attacker.example", "10.0.0.1", "0.0.0.0", ""):
         assert not is_loopback(name), name
+
+
+def test_llama_cpp_decodes_on_all_cores_but_one_and_waits_passively_in_the_gateway() -> None:
+    cores = os.cpu_count() or 1
+    assert threads_for(None) == (max(cores - 1, 1), cores) and threads_for(3) == (3, 3)
+    probe = (
+        "import os, sys; from gateway.backends.llamacpp import passive_waits; passive_waits(); "
+        "print('llama_cpp' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert done.stdout.split() == ["True", "None"]  # loaded with it; programs started later
+    mine = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**env, "OMP_WAIT_POLICY": "active"})  # fmt: skip
+    assert mine.stdout.split() == ["False", "active"]  # the user's policy is left alone
