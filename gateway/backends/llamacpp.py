@@ -252,6 +252,16 @@ class LlamaCppBackend:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, apply)
 
+    async def drop_cache(self) -> None:
+        """Forget the RAM-cached conversation states (up to `prompt_cache_mb`), e.g. while the
+        engine stands by, serving nothing."""
+
+        def clear() -> None:
+            if self._llm is not None and self._llm.cache is not None:
+                self._llm.cache.cache_state.clear()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, clear)
+
     def _free(self) -> None:
         if self._llm is not None:
             self._llm.close()

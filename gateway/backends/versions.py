@@ -136,12 +136,15 @@ class VersionedEngines:
     async def release(self, version: str) -> None:
         """Stop sending requests to `version`; it becomes the standby."""
         if version == self.base_version:  # v0 always stays loaded
+            if (base := self._engines.get(version)) is not None:
+                await base.drop_cache()
             return
         async with self._lock:
             engine = self._engines.pop(version, None)
             if engine is None:
                 return
             old, self._standby = self._standby, (version, engine)
+            await engine.drop_cache()  # its conversations will not come back to it
             if old is not None:
                 await self._retire(old[1])
 

@@ -181,6 +181,45 @@ async def test_engines_change_threads_between_requests() -> None:
         await engines.close()
 
 
+async def test_a_version_standing_by_keeps_its_model_but_not_its_cached_conversations(
+    tmp_path: Path,
+) -> None:
+    """Each loaded version has a prompt cache of up to `prompt_cache_mb`: one that serves
+    nothing (the standby kept for a quick re-promotion, or v0 while a trained version serves)
+    gives that memory back."""
+    from gateway.backends.llamacpp import default_model_path
+    from gateway.backends.versions import VersionedEngines
+    from gateway.config import load_settings
+    from gateway.generation import GenerationRequest
+
+    copy = tmp_path / "copy.gguf"
+    shutil.copy(default_model_path(), copy)
+    engines = VersionedEngines.from_settings(load_settings({"n_ctx": 512}))
+    await engines.start()
+    try:
+        await engines.load_file(f"{BASE}@v1", copy)
+
+        async def ask(version: str) -> None:
+            say_yes = [{"role": "user", "content": "Say yes."}]
+            request = GenerationRequest(model=version, max_tokens=2, messages=say_yes)
+            assert [event async for event in engines.generate(request)]
+
+        def cached(version: str) -> int:
+            return len(engines._engines[version]._llm.cache.cache_state)
+
+        await ask(f"{BASE}@v0")
+        await ask(f"{BASE}@v1")
+        assert cached(f"{BASE}@v0") and cached(f"{BASE}@v1")
+        standby = engines._engines[f"{BASE}@v1"]
+        await engines.release(f"{BASE}@v1")
+        assert standby._llm is not None and not standby._llm.cache.cache_state
+        await engines.release(f"{BASE}@v0")  # v0 stays loaded, without its conversations
+        assert cached(f"{BASE}@v0") == 0
+        await ask(f"{BASE}@v0")
+    finally:
+        await engines.close()
+
+
 @pytest.mark.slow
 async def test_a_version_is_pinned_by_name_or_header_and_unknown_ones_are_404(
     served: Server, tmp_path: Path
