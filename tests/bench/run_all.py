@@ -18,6 +18,9 @@ RUNS = [
     ["bench_routing.py"],
     ["bench_swap.py"],
     ["bench_retrain.py"],
+    ["bench_taught_fact.py"],
+    ["bench_threads.py"],
+    ["bench_soak.py"],
 ]
 
 if __name__ == "__main__":
