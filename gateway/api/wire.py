@@ -45,8 +45,9 @@ async def while_connected(request: Request, work: Awaitable[T]) -> T:
 async def _disconnect(request: Request) -> None:
     """Returns when the client has gone (the body has been read: only `http.disconnect` is
     left to come)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    with contextlib.suppress(Exception):  # a receive that fails means the client is gone too
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
 
 
 def service_of(request: Request) -> Service:

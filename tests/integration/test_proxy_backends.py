@@ -4,6 +4,7 @@ clients on both sides, translating between the two wire formats, and failing pre
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from tests.support.servers import Server, free_port, gateway
 from tests.support.upstreams import (
     LLAMA_SERVER_ALIAS,
+    hung_upstream,
     llama_cpp_server,
     ollama_upstream,
     silent_server,
@@ -186,3 +188,23 @@ def test_hung_upstream_is_504_after_the_timeout(tmp_path: Path, backend: str) ->
         with pytest.raises(openai.InternalServerError) as ocaught:
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert ocaught.value.status_code == 504
+
+
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
+def test_a_client_that_gives_up_closes_the_upstream_request(tmp_path: Path, backend: str) -> None:
+    timeout = {"LORAGATE_UPSTREAM_TIMEOUT": "8"}  # the start's model listing waits this long
+    with (
+        hung_upstream() as (hung, closed),
+        gateway(tmp_path, "--backend", backend, "--upstream", hung, env=timeout) as proxy,
+    ):
+        impatient = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0,
+                                  timeout=1)  # fmt: skip
+        before = closed()
+        with pytest.raises(openai.APITimeoutError):
+            impatient.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "x"}]
+            )
+        deadline = time.monotonic() + 5
+        while closed() == before:  # not the upstream timeout (8 s): the client left
+            assert time.monotonic() < deadline, "the upstream request is still open"
+            time.sleep(0.1)

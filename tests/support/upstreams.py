@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,6 +58,13 @@ def ollama_upstream(tmp: Path) -> Iterator[tuple[str, str]]:
 @contextmanager
 def silent_server() -> Iterator[str]:
     """Accepts TCP connections and never answers: a hung upstream."""
+    with hung_upstream() as (url, _):
+        yield url
+
+
+@contextmanager
+def hung_upstream() -> Iterator[tuple[str, Callable[[], int]]]:
+    """A hung upstream, and a count of the connections its clients have closed since."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -68,14 +75,29 @@ def silent_server() -> Iterator[str]:
         listener.settimeout(0.2)
         while not stop.is_set():
             try:
-                held.append(listener.accept()[0])
+                conn = listener.accept()[0]
             except OSError:
                 continue
+            conn.setblocking(False)
+            held.append(conn)
+
+    def closed() -> int:
+        count = 0
+        for conn in list(held):
+            try:
+                while data := conn.recv(65536):  # the request, read and ignored
+                    del data
+                count += 1  # b"": the other side closed it
+            except BlockingIOError:
+                pass
+            except OSError:
+                count += 1
+        return count
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", closed
     finally:
         stop.set()
         thread.join()
