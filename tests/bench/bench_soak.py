@@ -271,7 +271,8 @@ def main(minutes: float) -> dict:
         assert home is not None
         have = stored(home, "interactions", "id", [iid for iid, _ in expected])
         missing = [(iid, at) for iid, at in expected if iid not in have]
-        near_kill = [m for m in missing if gw.killed_at and 0 <= gw.killed_at - m[1] <= KILL_WINDOW]
+        # answered within 200 ms before the kill, or while the signal was on its way
+        near_kill = [m for m in missing if gw.killed_at and gw.killed_at - m[1] <= KILL_WINDOW]
         judged = tally.feedback[gw.name]
         feedback_stored = stored(home, "outcomes", "interaction_id", judged)
         per_minute = defaultdict(list)
