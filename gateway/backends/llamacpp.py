@@ -46,6 +46,9 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
 
 
+UTF8_SLACK = 4  # context positions kept free at the end of every answer
+
+
 def prompt_cache(capacity_bytes: int) -> Any:
     """llama-cpp-python's RAM cache of conversation states, holding no more than it is given.
 
@@ -290,7 +293,7 @@ class LlamaCppBackend:
                 raise BadRequest("the prompt is empty", param="prompt")
             tokens = [llm.token_bos()]
         self._check_length(len(tokens))
-        job = _Job(tokens=tokens, options=self._options(request), emit=lambda _: None)
+        job = _Job(tokens=tokens, options=self._options(request, len(tokens)), emit=lambda _: None)
         # aclosing: a client that goes away closes this generator, and through it the stream,
         # whose `finally` tells the worker to stop.
         async with aclosing(self._stream(job, _TextEvents(request.tools_active))) as events:
@@ -306,10 +309,14 @@ class LlamaCppBackend:
                 param="messages",
             )
 
-    def _options(self, request: GenerationRequest) -> dict[str, Any]:
+    def _options(self, request: GenerationRequest, n_prompt: int) -> dict[str, Any]:
         grammar = self._grammar(request)
+        # llama-cpp-python goes on past max_tokens while the text ends inside a UTF-8 character
+        # (up to 3 tokens more): an answer allowed to the very end of the context then failed
+        # with "llama_decode returned 1" (a full KV cache) instead of finishing with `length`.
+        room = max(self._n_ctx - n_prompt - UTF8_SLACK, 1)
         options: dict[str, Any] = {
-            "max_tokens": request.max_tokens or 0,  # 0 = until the context is full
+            "max_tokens": min(request.max_tokens or room, room),
             "temperature": 0.8 if request.temperature is None else request.temperature,
             "top_p": 0.95 if request.top_p is None else request.top_p,
             "top_k": 40 if request.top_k is None else request.top_k,

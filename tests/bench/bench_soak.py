@@ -98,7 +98,9 @@ async def one(http: httpx.AsyncClient, gw: Gateway, tally: Tally, started: float
             _expect(reply, 200, gw, tally, kind)
             tally.latency[gw.name].append((at - started, time.monotonic() - at))
         elif kind == "ollama":
-            reply = await http.post(f"{url}/api/chat", json={**body, "stream": False})
+            ollama_body = {"model": model, "messages": ASK, "stream": False,
+                           "options": {"num_predict": 8}}  # fmt: skip
+            reply = await http.post(f"{url}/api/chat", json=ollama_body)
             _expect(reply, 200, gw, tally, kind)
         elif kind in ("stream", "dropped"):
             streamed = {**body, "stream": True, "max_tokens": 32}
