@@ -213,14 +213,15 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
     p.add_argument("--version", required=True, help="the version to evaluate (<model>@vN)")
-    p.add_argument("--against", help="compare with this version on the same items")
+    p.add_argument("--against", help="compare with this version on the same items "
+                   "(its stored run on them is reused)")  # fmt: skip
     p.add_argument("--workload", help="held-out items of this workload only [all]")
     p.add_argument("--judge", metavar="MODEL",
                    help="also have MODEL judge text answers against the reference")  # fmt: skip
     p.add_argument("--judge-url", dest="judge_url", metavar="URL",
                    help="OpenAI-compatible endpoint of the judge [this gateway's /v1]")  # fmt: skip
     p.add_argument("--suite", choices=("held-out", "general", "all"), default="all",
-                   help="which suites [all]")  # fmt: skip
+                   help="which suites [all: one with no items is skipped, said so]")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(func=cmd_eval)
 
