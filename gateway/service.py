@@ -71,11 +71,11 @@ class Exchange:
             raise
         finally:
             await self._events.aclose()
-            self._close_metrics(labels)
-            self._recorder.submit(self._record())
+            self.settle()
 
-    def record_aborted(self) -> None:
-        """Record an exchange stopped before it was iterated (its client left)."""
+    def settle(self) -> None:
+        """Count the exchange and record it as it stands: complete, failed, or `aborted` when
+        it stopped early (its client left, even before the first event)."""
         self._close_metrics((self.api, self.workload, self.version))
         self._recorder.submit(self._record())
 
@@ -121,7 +121,7 @@ class Exchange:
             failure = exc
         except asyncio.CancelledError:
             self.answer = answer
-            self.record_aborted()
+            self.settle()
             raise
         finally:
             await self._events.aclose()
@@ -298,7 +298,7 @@ class Service:
                 self.metrics.errors.labels(*labels, exc.type).inc()
                 self.metrics.requests.labels(*labels, "error").inc()
             elif isinstance(exc, asyncio.CancelledError):  # the client left while prefilling
-                exchange.record_aborted()
+                exchange.settle()
             raise
         exchange.ttft = time.perf_counter() - started
         self.metrics.ttft.labels(*labels).observe(exchange.ttft)
