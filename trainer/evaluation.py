@@ -264,10 +264,11 @@ Verdict = Literal["better", "undecided", "failed"]
 def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> tuple[Verdict, str]:
     """The promotion gate, on the candidate's held-out pairs against the active version and
     both versions' general-set scores. `failed` on evidence of harm (held-out losses beyond
-    noise, or more than 2 points of mean general score lost) or when the held-out set could
-    show a win and shows none; `better` for a held-out win beyond noise (one-sided sign test,
-    p < 0.05); otherwise `undecided`: the version serves as a candidate and live results
-    decide. Returns the verdict and its one-line reason."""
+    noise, or more than 2 points of mean general score lost), when the held-out set could
+    show a win and shows none, or when a set too small to show one has more losses than
+    wins; `better` for a held-out win beyond noise (one-sided sign test, p < 0.05);
+    otherwise `undecided`: the version serves as a candidate and live results decide.
+    Returns the verdict and its one-line reason."""
     wins, losses, ties = held_out["wins"], held_out["losses"], held_out["ties"]
     n = wins + losses + ties
     p = one_sided_p(wins, losses)
@@ -281,6 +282,9 @@ def gate(held_out: dict[str, Any], general: tuple[list[float], list[float]]) -> 
     if one_sided_p(losses, wins) < 0.05:
         return "failed", f"failed the gate: {held}, worse beyond noise; {general_text}"
     if n < MIN_ITEMS_FOR_A_WIN:
+        if losses > wins:
+            worse = "fewer right than the active version"
+            return "failed", f"failed the gate: {held}, {worse}; {general_text}"
         return "undecided", (f"{n} held-out items cannot show a win: serving as a candidate, "
                              f"live results decide ({held}; {general_text})")  # fmt: skip
     if wins <= losses:

@@ -141,7 +141,12 @@ def test_the_gate_refuses_on_harm_or_no_win_and_lets_live_results_decide_the_res
     assert verdict == "undecided" and reason.startswith(
         "4 held-out items cannot show a win: serving as a candidate, live results decide"
     )
-    # evidence of harm, or enough items and no win at all
+    # evidence of harm, or enough items and no win at all; on a set too small to show a
+    # win, more losses than wins still refuses the version
+    verdict, reason = gate({"wins": 0, "losses": 1, "ties": 1}, same)
+    assert verdict == "failed" and "fewer right than the active version" in reason
+    verdict, reason = gate({"wins": 1, "losses": 1, "ties": 0}, same)
+    assert verdict == "undecided"
     verdict, reason = gate({"wins": 0, "losses": 5, "ties": 3}, same)
     assert verdict == "failed" and "worse beyond noise" in reason
     verdict, reason = gate({"wins": 1, "losses": 1, "ties": 6}, same)
