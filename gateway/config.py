@@ -74,6 +74,13 @@ class Settings(BaseModel):
         "decode, all to prefill).",
     )
     n_batch: int = Field(256, ge=8, description="Prefill chunk; cancellation is checked between.")
+    tool_temperature: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description="llama.cpp: the temperature of requests that offer tools and set none "
+        "(a call's arguments must be exact; others keep llama.cpp's 0.8).",
+    )
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
     shutdown_grace: float = Field(
         5.0, ge=0, description="Seconds running generations get to finish on SIGTERM/Ctrl-C."

@@ -140,9 +140,11 @@ class LlamaCppBackend:
         n_batch: int,
         cache_mb: int,
         executor: ThreadPoolExecutor | None = None,
+        tool_temperature: float = 0.0,
     ) -> None:
         """`executor`: a one-thread pool shared with other engines (see `versions.py`);
-        by default the engine has its own."""
+        by default the engine has its own. `tool_temperature`: the temperature of requests
+        that offer tools and set none."""
         self.path = path
         self.name = model_name_for(path)
         self._n_ctx, self._n_threads, self._n_batch, self._cache_mb = (
@@ -151,6 +153,7 @@ class LlamaCppBackend:
             n_batch,
             cache_mb,
         )
+        self._tool_temperature = tool_temperature
         self._llm: Any = None
         self._style: PromptStyle | None = None
         self._info: ModelInfo | None = None
@@ -164,7 +167,7 @@ class LlamaCppBackend:
         """Another model with this engine's settings, on `executor`."""
         return LlamaCppBackend(
             path, n_ctx=self._n_ctx, n_threads=self._n_threads, n_batch=self._n_batch,
-            cache_mb=self._cache_mb, executor=executor,
+            cache_mb=self._cache_mb, executor=executor, tool_temperature=self._tool_temperature,
         )  # fmt: skip
 
     @classmethod
@@ -178,6 +181,7 @@ class LlamaCppBackend:
             n_threads=settings.n_threads,
             n_batch=settings.n_batch,
             cache_mb=settings.prompt_cache_mb,
+            tool_temperature=settings.tool_temperature,
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -317,7 +321,7 @@ class LlamaCppBackend:
         room = max(self._n_ctx - n_prompt - UTF8_SLACK, 1)
         options: dict[str, Any] = {
             "max_tokens": min(request.max_tokens or room, room),
-            "temperature": 0.8 if request.temperature is None else request.temperature,
+            "temperature": self._temperature(request),
             "top_p": 0.95 if request.top_p is None else request.top_p,
             "top_k": 40 if request.top_k is None else request.top_k,
             "repeat_penalty": request.repeat_penalty or 1.0,
@@ -329,6 +333,11 @@ class LlamaCppBackend:
 
             options["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
         return options
+
+    def _temperature(self, request: GenerationRequest) -> float:
+        if request.temperature is not None:
+            return request.temperature
+        return self._tool_temperature if request.tools_active else 0.8
 
     def _grammar(self, request: GenerationRequest) -> str | None:
         if request.json_schema is not None or request.json_mode:
