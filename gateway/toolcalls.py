@@ -150,8 +150,10 @@ def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def call_grammar(tools: list[dict[str, Any]], *, parallel: bool) -> str:
-    """GBNF that admits one (or, when `parallel`, several) `<tool_call>` blocks and nothing else."""
+def call_grammar(tools: list[dict[str, Any]], *, parallel: bool, opened: bool = False) -> str:
+    """GBNF that admits one (or, when `parallel`, several) `<tool_call>` blocks and nothing else.
+    `opened`: the text already holds the first block's `<tool_call>` (a model that began a call
+    on its own); the grammar admits the rest."""
     from llama_cpp.llama_grammar import SchemaConverter
 
     converter = SchemaConverter(
@@ -159,9 +161,10 @@ def call_grammar(tools: list[dict[str, Any]], *, parallel: bool) -> str:
     )
     schema = converter.resolve_refs(call_schema(tools), "tools")
     call_rule = converter.visit(schema, "call")
-    block = f'"{_gbnf_escape(OPEN_TAG)}\\n" {call_rule} "\\n{_gbnf_escape(CLOSE_TAG)}"'
-    converter._add_rule("block", block)
-    converter._add_rule("root", 'block ("\\n" block)*' if parallel else "block")
+    rest = f'"\\n" {call_rule} "\\n{_gbnf_escape(CLOSE_TAG)}"'
+    converter._add_rule("block", f'"{_gbnf_escape(OPEN_TAG)}" {rest}')
+    first = rest if opened else "block"
+    converter._add_rule("root", f'{first} ("\\n" block)*' if parallel else first)
     return converter.format_grammar()
 
 

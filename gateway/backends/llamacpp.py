@@ -29,7 +29,13 @@ from gateway.config import Settings
 from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
 from gateway.prompting import PromptStyle, build_prompt
-from gateway.toolcalls import ParsedCall, ToolCallSplitter, call_grammar, schema_grammar
+from gateway.toolcalls import (
+    OPEN_TAG,
+    ParsedCall,
+    ToolCallSplitter,
+    call_grammar,
+    schema_grammar,
+)
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _QUANT_NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M"}
@@ -119,6 +125,8 @@ class _Job:
     emit: Callable[[object], None]
     cancel: threading.Event = field(default_factory=threading.Event)
     cached: int = 0
+    # GBNF for the rest of a `<tool_call>` block, once the model has opened one on its own
+    rest_of_call: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,7 +305,8 @@ class LlamaCppBackend:
                 raise BadRequest("the prompt is empty", param="prompt")
             tokens = [llm.token_bos()]
         self._check_length(len(tokens))
-        job = _Job(tokens=tokens, options=self._options(request, len(tokens)), emit=lambda _: None)
+        job = _Job(tokens=tokens, options=self._options(request, len(tokens)), emit=lambda _: None,
+                   rest_of_call=self._rest_of_call(request))  # fmt: skip
         # aclosing: a client that goes away closes this generator, and through it the stream,
         # whose `finally` tells the worker to stop.
         async with aclosing(self._stream(job, _TextEvents(request.tools_active))) as events:
@@ -338,6 +347,14 @@ class LlamaCppBackend:
         if request.temperature is not None:
             return request.temperature
         return self._tool_temperature if request.tools_active else 0.8
+
+    def _rest_of_call(self, request: GenerationRequest) -> str | None:
+        """With `tool_choice: auto` the model may answer in text; a call it starts is then
+        finished under the grammar of the tools offered (valid JSON, a tool that exists, its
+        required arguments), as llama.cpp's lazy grammars do."""
+        if not request.tools_active or request.tool_choice != "auto" or not request.tools:
+            return None
+        return call_grammar(request.tools, parallel=request.parallel_tool_calls, opened=True)
 
     def _grammar(self, request: GenerationRequest) -> str | None:
         if request.json_schema is not None or request.json_mode:
@@ -408,18 +425,43 @@ class LlamaCppBackend:
         prefilled = time.perf_counter()
         reason = "stop"
         if not job.cancel.is_set():
-            stream = llm.create_completion(job.tokens, stream=True, **job.options)
-            try:
-                for chunk in stream:
-                    choice = chunk["choices"][0]
-                    if choice["text"]:
-                        job.emit(choice["text"])
-                    reason = choice.get("finish_reason") or reason
-                    if job.cancel.is_set():
-                        break
-            finally:
-                stream.close()
+            opened, reason = self._complete(llm, job.tokens, job.options, job, job.rest_of_call)
+            if opened is not None and job.rest_of_call is not None and not job.cancel.is_set():
+                from llama_cpp import LlamaGrammar
+
+                tokens = job.tokens + llm.tokenize(opened.encode(), add_bos=False, special=True)
+                left = job.options["max_tokens"] - (len(tokens) - len(job.tokens))
+                grammar = LlamaGrammar.from_string(job.rest_of_call, verbose=False)
+                options = {**job.options, "grammar": grammar, "max_tokens": max(left, 1)}
+                _, reason = self._complete(llm, tokens, options, job, None)
         return _Done(reason, prefilled - started, time.perf_counter() - prefilled)
+
+    def _complete(
+        self, llm: Any, tokens: list[int], options: dict[str, Any], job: _Job, watch: str | None
+    ) -> tuple[str | None, str]:
+        """Stream one completion to the client. With `watch`, stop right after the text opens
+        a tool call and return the text up to there; otherwise return None."""
+        stream = llm.create_completion(tokens, stream=True, **options)
+        text, reason = "", "stop"
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                shown = len(text)
+                text += choice["text"]
+                at = text.find(OPEN_TAG, max(shown - len(OPEN_TAG), 0)) if watch else -1
+                if at >= 0:
+                    end = at + len(OPEN_TAG)
+                    if end > shown:
+                        job.emit(text[shown:end])
+                    return text[:end], reason
+                if choice["text"]:
+                    job.emit(choice["text"])
+                reason = choice.get("finish_reason") or reason
+                if job.cancel.is_set():
+                    break
+        finally:
+            stream.close()
+        return None, reason
 
     def _prefill(self, llm: Any, job: _Job) -> None:
         """Evaluate the prompt in chunks, reusing the longest cached prefix, and stop between

@@ -50,7 +50,7 @@ TASK_TIMEOUT_S = 240
 # A first step still running after this long is not a tool call (one takes a few seconds):
 # the developer stops cn, as one presses Esc on an agent that rambles; the gateway records
 # what was said so far, and the developer judges that.
-PATIENCE_S = 30
+PATIENCE_S = 15
 # cn writes the working directory into its system prompt: the project lives at one path.
 PROJECT = Path(tempfile.gettempdir()) / "loragate-flywheel" / "inventory"
 

@@ -81,6 +81,9 @@ def test_schema_admits_any_one_of_the_tools() -> None:
 def test_grammar_forces_the_tagged_block_with_name_first() -> None:
     grammar = call_grammar([READ], parallel=False)
     assert "root ::= block" in grammar
-    assert '"<tool_call>\\n" call "\\n</tool_call>"' in grammar
+    assert 'block ::= "<tool_call>" "\\n" call "\\n</tool_call>"' in grammar
     assert '"\\"read_file\\""' in grammar
     assert 'root ::= block ("\\n" block)*' in call_grammar([READ], parallel=True)
+    # a call the model opened itself: the grammar takes over after its `<tool_call>`
+    opened = call_grammar([READ], parallel=False, opened=True)
+    assert 'root ::= "\\n" call "\\n</tool_call>"' in opened
