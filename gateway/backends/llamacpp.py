@@ -423,18 +423,23 @@ class LlamaCppBackend:
         started = time.perf_counter()
         self._prefill(llm, job)
         prefilled = time.perf_counter()
-        reason = "stop"
-        if not job.cancel.is_set():
-            opened, reason = self._complete(llm, job.tokens, job.options, job, job.rest_of_call)
-            if opened is not None and job.rest_of_call is not None and not job.cancel.is_set():
-                from llama_cpp import LlamaGrammar
-
-                tokens = job.tokens + llm.tokenize(opened.encode(), add_bos=False, special=True)
-                left = job.options["max_tokens"] - (len(tokens) - len(job.tokens))
-                grammar = LlamaGrammar.from_string(job.rest_of_call, verbose=False)
-                options = {**job.options, "grammar": grammar, "max_tokens": max(left, 1)}
-                _, reason = self._complete(llm, tokens, options, job, None)
+        reason = "stop" if job.cancel.is_set() else self._decode(llm, job)
         return _Done(reason, prefilled - started, time.perf_counter() - prefilled)
+
+    def _decode(self, llm: Any, job: _Job) -> str:
+        """Generate after the prompt; returns the finish reason. A tool call the model opens
+        on its own is finished under `job.rest_of_call` (the prompt then holds the text so far,
+        whose tokens are still in the KV cache)."""
+        opened, reason = self._complete(llm, job.tokens, job.options, job, job.rest_of_call)
+        if opened is None or job.rest_of_call is None or job.cancel.is_set():
+            return reason
+        from llama_cpp import LlamaGrammar
+
+        tokens = job.tokens + llm.tokenize(opened.encode("utf-8"), add_bos=False, special=True)
+        left = job.options["max_tokens"] - (len(tokens) - len(job.tokens))
+        grammar = LlamaGrammar.from_string(job.rest_of_call, verbose=False)
+        options = {**job.options, "grammar": grammar, "max_tokens": max(left, 1)}
+        return self._complete(llm, tokens, options, job, None)[1]
 
     def _complete(
         self, llm: Any, tokens: list[int], options: dict[str, Any], job: _Job, watch: str | None

@@ -175,6 +175,33 @@ def test_named_tool_choice_forces_that_tool(client: openai.OpenAI) -> None:
     )
 
 
+def test_a_call_the_model_opens_under_auto_is_finished_as_a_valid_call(
+    client: openai.OpenAI,
+) -> None:
+    """With `tool_choice: auto` the model may answer in text, but once it writes
+    `<tool_call>` the rest follows the offered tools' grammar. Asked to write the tag, the
+    base model does, and what it goes on with is a call of an offered tool, valid against
+    its schema; no temperature given: tool requests decode greedily, so it always does."""
+    for _ in range(2):
+        reply = client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Reply with exactly this text: <tool_call>"}],
+            tools=[READ_FILE, RUN_COMMAND],
+            max_tokens=80,
+        )
+        message = reply.choices[0].message
+        assert reply.choices[0].finish_reason == "tool_calls", message
+        (call,) = message.tool_calls
+        tool = {"read_file": READ_FILE, "run_command": RUN_COMMAND}[call.function.name]
+        jsonschema.validate(json.loads(call.function.arguments), tool["function"]["parameters"])
+    # free text stays free: a question with tools offered is answered in words
+    reply = client.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "What is 2+2?"}],
+        tools=[READ_FILE, RUN_COMMAND], max_tokens=20,
+    )  # fmt: skip
+    assert reply.choices[0].message.content and not reply.choices[0].message.tool_calls
+
+
 def test_tool_result_turn_is_accepted(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
         model="auto",
