@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -235,6 +236,33 @@ def _status_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_status)
 
 
+BENCH_DIR = Path(__file__).resolve().parents[1] / "tests" / "bench"
+
+
+def _bench_parser(sub: argparse._SubParsersAction) -> None:
+    names = sorted(f.stem.removeprefix("bench_") for f in BENCH_DIR.glob("bench_*.py"))
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark of this checkout (tests/bench): " + ", ".join(names),
+        description="Run tests/bench/bench_NAME.py of the loragate checkout; ARGS go to it "
+        "(`loragate bench flywheel --help` lists its own).",
+    )
+    p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(names) or '(none here)'}")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the benchmark's flags")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    script = BENCH_DIR / f"bench_{args.name}.py"
+    if not script.is_file():
+        where = f"{BENCH_DIR} has no {script.name}" if BENCH_DIR.is_dir() else (
+            f"benchmarks run from a loragate checkout ({BENCH_DIR} is missing)")  # fmt: skip
+        raise LoragateError(where)
+    done = subprocess.run([sys.executable, str(script), *args.args], check=False)
+    if done.returncode != 0:
+        raise LoragateError(f"bench {args.name} failed (exit {done.returncode})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loragate",
@@ -250,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rollback_parser(sub)
     _eval_parser(sub)
     _status_parser(sub)
+    _bench_parser(sub)
     return parser
 
 

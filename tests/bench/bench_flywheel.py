@@ -292,11 +292,13 @@ def models(home: Path) -> dict[str, dict[str, Any]]:
 
 
 def main(n_one: int | None, n_two: int | None, flags: list[str], out: Path,
-         record: Path | None = None, replay: Path | None = None) -> dict[str, Any]:  # fmt: skip
+         record: Path | None = None, replay: Path | None = None,
+         work: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """`record`: keep a copy of the home after day one there; `replay`: start from such a
-    copy instead of running day one (to compare retrain settings on the same day)."""
+    copy instead of running day one (to compare retrain settings on the same day); `work`:
+    where the gateway's home and logs go (a new temporary folder by default)."""
     one, two = take(DAY_ONE, n_one), take(DAY_TWO, n_two)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-flywheel-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-flywheel-", dir=work))
     seconds: dict[str, float] = {}
     if replay is not None:
         shutil.copytree(replay, tmp / "home")
@@ -414,7 +416,9 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("flywheel-report"))
     parser.add_argument("--record", type=Path, help="keep the home after day one here")
     parser.add_argument("--replay", type=Path, help="start from a recorded day one")
+    parser.add_argument("--work", type=Path, help="put the gateway's home here [a temp folder]")
     parser.add_argument("flags", nargs="*", help="passed to loragate retrain (after --)")
     args = parser.parse_args()
-    result = main(args.day_one, args.day_two, args.flags, args.out, args.record, args.replay)
+    result = main(args.day_one, args.day_two, args.flags, args.out, args.record, args.replay,
+                  args.work)  # fmt: skip
     print(json.dumps({k: v for k, v in result.items() if k != "steps"}))
