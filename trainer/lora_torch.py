@@ -134,7 +134,9 @@ MAX_PADDING = 0.1
 def make_batches(encoded: list[Encoded], recipe: Recipe) -> list[Batch]:
     """Group by shared prefix, sort by suffix length, and fill micro-batches of up to
     `batch_size` examples and `batch_tokens` positions, starting a new one where the next
-    example would make padding exceed 10 %."""
+    example would make padding exceed 10 % of the positions computed. The shared prefix
+    counts: it is computed once per micro-batch, so behind a long prefix (an agent's system
+    prompt and tools) a few padded suffix positions cost less than another micro-batch."""
     groups: dict[str, list[Encoded]] = defaultdict(list)
     for e in encoded:
         groups[e.prefix_key].append(e)
@@ -149,7 +151,8 @@ def make_batches(encoded: list[Encoded], recipe: Recipe) -> list[Batch]:
             width = len(e.input_ids) - len(prefix)  # the widest so far: members are sorted
             padded = (len(current) + 1) * width
             full = len(current) >= recipe.batch_size or len(prefix) + padded > recipe.batch_tokens
-            if current and (full or 1 - (used + width) / padded > MAX_PADDING):
+            waste = (padded - used - width) / (len(prefix) + padded)
+            if current and (full or waste > MAX_PADDING):
                 batches.append(Batch(prefix, current))
                 current, used = [], 0
             current.append(e)

@@ -16,12 +16,14 @@ from gateway.store import Store
 from tests.unit.test_dataset import record_work
 from trainer.base import BaseModelError, resolve
 from trainer.dataset import BuildOptions, build
+from trainer.encode import IGNORE, Encoded
 from trainer.lora_torch import (
     Batch,
     LoraModel,
     Recipe,
     TrainingError,
     TrainingInterrupted,
+    make_batches,
     prepare_examples,
 )
 from trainer.train import read_jsonl, train_run
@@ -130,3 +132,21 @@ def test_what_cannot_train_says_what_to_change(
     monkeypatch.setitem(sys.modules, "peft", None)
     with pytest.raises(TrainingError, match=r"needs the train extra .*pip install"):
         LoraModel(smollm2_base, Recipe(**SMALL))
+
+
+def test_micro_batches_behind_a_long_shared_prefix_fill_up_despite_uneven_suffixes() -> None:
+    """The prefix is computed once per micro-batch: behind 1,900 tokens of system prompt and
+    tools, padding a 12-token suffix to 60 costs less than computing the prefix again."""
+
+    def example(i: int, prefix: int, suffix: int) -> Encoded:
+        ids = list(range(prefix + suffix))
+        labels = [IGNORE] * prefix + ids[prefix:]
+        return Encoded(f"e{i}", ids, labels, prefix_key="p" if prefix else "", prefix_len=prefix)
+
+    widths = [12, 20, 35, 60, 14, 48, 25, 30]
+    agent = [example(i, 1900, w) for i, w in enumerate(widths)]
+    (batch,) = make_batches(agent, Recipe(batch_size=8))
+    assert len(batch.prefix) == 1900 and len(batch.items) == 8
+    # without a shared prefix, uneven lengths still split to keep padding under 10 %
+    plain = [example(i, 0, w) for i, w in enumerate(widths)]
+    assert len(make_batches(plain, Recipe(batch_size=8))) > 1
