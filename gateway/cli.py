@@ -135,7 +135,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
     p.add_argument("--recipe", help="TOML or JSON file overriding hyperparameters")
-    p.add_argument("--epochs", type=float, help="passes over the data [2; 1 from 100 examples on]")
+    p.add_argument(
+        "--epochs",
+        type=float,
+        help="passes over the data [chat: 2, 1 from 100 examples on; "
+        "tool calls: 400 example-passes, 1 to 4]",
+    )
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument(
         "--no-shared-prefix",
@@ -180,7 +185,12 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", help="train on and serve this workload only [all]")
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
-    p.add_argument("--epochs", type=float, help="passes over the data [2; 1 from 100 examples on]")
+    p.add_argument(
+        "--epochs",
+        type=float,
+        help="passes over the data [chat: 2, 1 from 100 examples on; "
+        "tool calls: 400 example-passes, 1 to 4]",
+    )
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
     p.add_argument(

@@ -23,7 +23,13 @@ from typing import Any
 
 from gateway.store import Store
 from trainer.base import count_parameters
-from trainer.lora_torch import Recipe, TrainingError, TrainingInterrupted, load_recipe
+from trainer.lora_torch import (
+    Recipe,
+    TrainingError,
+    TrainingInterrupted,
+    call_share,
+    load_recipe,
+)
 from trainer.runs import Run
 
 PREFIX = "LORAGATE "  # the driver's report lines
@@ -99,8 +105,9 @@ def train_run(
             "(on Linux it installs mlx[cpu], which works but is far slower than --engine torch)"
         ) from exc
     manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
-    recipe = load_recipe(recipe_file, count_parameters(base_dir), manifest["counts"]["train"],
-                         **(overrides or {}))  # fmt: skip
+    counts = manifest["counts"]
+    recipe = load_recipe(recipe_file, count_parameters(base_dir), counts["train"],
+                         call_share(counts), **(overrides or {}))  # fmt: skip
     data = dataset_dir / "mlx"
     lines = sum(1 for _ in (data / "train.jsonl").open(encoding="utf-8"))
     if lines == 0:

@@ -79,9 +79,11 @@ def train_run(
     manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
     if run is None:
         parameters = bases.count_parameters(base_dir)
+        counts = manifest["counts"]
         recipe = lora_torch.load_recipe(
-            recipe_file, parameters, manifest["counts"]["train"], **(overrides or {})
-        )
+            recipe_file, parameters, counts["train"], lora_torch.call_share(counts),
+            **(overrides or {}),
+        )  # fmt: skip
         model = lora_torch.LoraModel(base_dir, recipe)
         run = Run.new(
             home, dataset_hash=manifest["hash"], base=str(base if base else base_dir),

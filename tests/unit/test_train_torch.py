@@ -23,6 +23,7 @@ from trainer.lora_torch import (
     Recipe,
     TrainingError,
     TrainingInterrupted,
+    call_share,
     make_batches,
     prepare_examples,
 )
@@ -150,3 +151,19 @@ def test_micro_batches_behind_a_long_shared_prefix_fill_up_despite_uneven_suffix
     # without a shared prefix, uneven lengths still split to keep padding under 10 %
     plain = [example(i, 0, w) for i, w in enumerate(widths)]
     assert len(make_batches(plain, Recipe(batch_size=8))) > 1
+
+
+def test_the_default_recipe_gives_agent_data_more_passes_in_bigger_micro_batches() -> None:
+    counts = {"per_tool": {"(text)": 25, "Bash": 20, "Read": 16, "List": 12, "Edit": 12,
+                           "Write": 12, "Fetch": 12, "get_weather": 2}}  # fmt: skip
+    assert call_share(counts) == pytest.approx(86 / 111)
+    agent = Recipe.for_model(135_000_000, 101, call_share(counts))
+    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 4.0, 1e-3)
+    assert Recipe.for_model(135_000_000, 200, 0.9).epochs == 2.0
+    assert Recipe.for_model(135_000_000, 2000, 0.9).epochs == 1.0
+    # chat data (a taught fact) keeps its recipe: two passes of 8, one from 100 examples on
+    chat = Recipe.for_model(135_000_000, 42, 0.0)
+    assert (chat.batch_size, chat.epochs, chat.learning_rate) == (8, 2.0, 5e-4)
+    assert Recipe.for_model(135_000_000, 150, 0.2).epochs == 1.0
+    # what the user sets wins
+    assert Recipe.for_model(135_000_000, 101, 0.9, epochs=6).epochs == 6
