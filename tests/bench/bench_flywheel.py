@@ -373,8 +373,9 @@ def _print(result: dict[str, Any]) -> None:
         print(f"  by kind (full call / no call): {rates['by_kind']}")
     g = result["general"]
     if g["right"] is not None:
+        moved = (g["right"] - g["base_right"]) * 100
         print(f"general set: right {g['right']:.1%} vs {g['base_right']:.1%} for the base "
-              f"({(g['right'] - g['base_right']) * 100:+.1f} points; target within 2)")  # fmt: skip
+              f"({moved:+.1f} points; target: at most 2 lost)")  # fmt: skip
     print(f"gate: {result['gate']} → {result['version']} is {result['state']}")
     s = result["seconds"]
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in s.items())

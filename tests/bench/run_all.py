@@ -21,6 +21,7 @@ RUNS = [
     ["bench_taught_fact.py"],
     ["bench_threads.py"],
     ["bench_soak.py"],
+    ["bench_flywheel.py"],
 ]
 
 if __name__ == "__main__":
