@@ -395,8 +395,10 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     for i, name in enumerate(names):
         rates = result["day_two"][name]
         values = [rates[k]["rate"] or 0 for k in keys]
-        low = [v - rates[k]["interval"][0] for k, v in zip(keys, values, strict=True)]
-        high = [rates[k]["interval"][1] - v for k, v in zip(keys, values, strict=True)]
+        # nothing measured (no call attempted: no JSON to judge) is drawn as nothing
+        pairs = list(zip(keys, values, strict=True))
+        low = [v - rates[k]["interval"][0] if rates[k]["n"] else 0 for k, v in pairs]
+        high = [rates[k]["interval"][1] - v if rates[k]["n"] else 0 for k, v in pairs]
         errors = [low, high]
         ax.bar([x + i * width for x in range(len(keys))], values, width, yerr=errors, label=name)
     for x, key in enumerate(keys):
