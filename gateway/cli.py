@@ -127,6 +127,10 @@ def _dataset_parser(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(func=cmd_dataset_build)
 
 
+EPOCHS_HELP = ("passes over the data [chat: 2, 1 from 100 examples on; tool calls: 400 "
+               "example-passes, 1 to 4]")  # fmt: skip
+
+
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a LoRA adapter on a dataset")
     p.add_argument("--home", help="data folder [LORAGATE_HOME, ~/.loragate]")
@@ -135,12 +139,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
     p.add_argument("--recipe", help="TOML or JSON file overriding hyperparameters")
-    p.add_argument(
-        "--epochs",
-        type=float,
-        help="passes over the data [chat: 2, 1 from 100 examples on; "
-        "tool calls: 400 example-passes, 1 to 4]",
-    )
+    p.add_argument("--epochs", type=float, help=EPOCHS_HELP)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument(
         "--no-shared-prefix",
@@ -185,12 +184,7 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", help="train on and serve this workload only [all]")
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
-    p.add_argument(
-        "--epochs",
-        type=float,
-        help="passes over the data [chat: 2, 1 from 100 examples on; "
-        "tool calls: 400 example-passes, 1 to 4]",
-    )
+    p.add_argument("--epochs", type=float, help=EPOCHS_HELP)
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
     p.add_argument(

@@ -431,8 +431,9 @@ class LlamaCppBackend:
         on its own is finished under `job.rest_of_call` (the prompt then holds the text so far,
         whose tokens are still in the KV cache)."""
         opened, reason = self._complete(llm, job.tokens, job.options, job, job.rest_of_call)
-        if opened is None or job.rest_of_call is None or job.cancel.is_set():
+        if opened is None or job.cancel.is_set():  # `opened` only when rest_of_call is set
             return reason
+        assert job.rest_of_call is not None
         from llama_cpp import LlamaGrammar
 
         tokens = job.tokens + llm.tokenize(opened.encode("utf-8"), add_bos=False, special=True)
