@@ -15,21 +15,20 @@ from gateway.api.errors import install_error_handlers
 from gateway.api.front_door import FrontDoor
 from gateway.api.middleware import LoragateHeaders
 from gateway.backends import Backend, create_backend
-from gateway.backends.base import VersionHost
-from gateway.backends.upstream_versions import version_host
-from gateway.backends.versions import VersionedEngines
-from gateway.catalog import Catalog, published_name
+from gateway.backends.versioned_engine import VersionedEngines
 from gateway.config import Settings, parse_duration
 from gateway.errors import UpstreamError
-from gateway.live import LiveRouting, policy_of
-from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.recorder import Recorder
-from gateway.rollout import Rollout
-from gateway.router import Router
-from gateway.service import Service
+from gateway.recording.recorder import Recorder
+from gateway.serving.catalog import Catalog, published_name
+from gateway.serving.metrics import CONTENT_TYPE, Metrics
+from gateway.serving.service import Service
+from gateway.versions.hosts import VersionHost, version_host
+from gateway.versions.live import LiveRouting, policy_of
+from gateway.versions.rollout import Rollout
+from gateway.versions.router import Router
 
 if TYPE_CHECKING:
-    from trainer.schedule import Scheduler
+    from gateway.versions.schedule import Scheduler
 
 
 def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
@@ -142,7 +141,7 @@ def _scheduler(settings: Settings, host: VersionHost) -> Scheduler | None:
     meanwhile."""
     if not settings.retrain_every:
         return None
-    from trainer.schedule import Scheduler
+    from gateway.versions.schedule import Scheduler
 
     async def hand_over(training: bool) -> None:
         if isinstance(host, VersionedEngines):

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from gateway.errors import LoragateError
-from gateway.prompting import PromptStyle
+from gateway.prompts.rendering import PromptStyle
 
 
 class BaseModelError(LoragateError):

@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from gateway.corrections import Correction, InvalidCorrection
-from gateway.redact import MARK
+from gateway.recording.corrections import Correction, InvalidCorrection
+from gateway.recording.redact import MARK
 from trainer.examples import TRUST_ORDER, Example
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")

@@ -29,8 +29,8 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from gateway import templates
 from gateway.errors import LoragateError
+from gateway.prompts import templates
 from gateway.store import Store
 from trainer import curate, replay
 from trainer.examples import TRUST_ORDER, Example, Interaction, interaction_from_row, threads

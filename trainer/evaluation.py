@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.bandit import wilson
 from gateway.errors import LoragateError
 from gateway.generation import Assembled, GenerationRequest
 from gateway.store import Store
-from trainer.registry import Registry, Version
+from gateway.versions.bandit import wilson
+from gateway.versions.registry import Registry, Version
 from trainer.scoring import exact_match, score_call, score_structured, token_f1
 
 SUITES = ("held-out", "general")

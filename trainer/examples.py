@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from gateway.corrections import Correction
+from gateway.recording.corrections import Correction
 
 TRUST_ORDER = ("corrected", "accepted", "positive", "unjudged")
 _NEGATIVE = "negative"

@@ -4,7 +4,7 @@ Each stage says what it is doing and how long it took; the first one that fails 
 run with its one-line reason. The version is registered by the last step, in one transaction,
 so a failure anywhere before leaves nothing half-registered (its files are removed too).
 Registering it as a candidate is the deployment: serving gateways watch the registry and
-load it beside the active version (`gateway/rollout.py`).
+load it beside the active version (`gateway/versions/rollout.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.errors import LoragateError
 from gateway.store import Store
+from gateway.versions.registry import ALL, Registry, Version, file_record
 from trainer import base as bases
 from trainer.evaluation import (
     SUITES,
@@ -33,10 +34,9 @@ from trainer.evaluation import (
     store_run,
     stored_run,
 )
-from trainer.registry import ALL, Registry, Version, file_record
 
 if TYPE_CHECKING:
-    from trainer.deploy import OllamaDeployer
+    from gateway.versions.ollama_tags import OllamaDeployer
 
 STAGES = ("dataset", "train", "export", "evaluate", "deploy", "register")
 
@@ -240,6 +240,6 @@ def _gate_metrics(runs: dict[str, tuple[SuiteRun, SuiteRun]], gated: bool) -> di
                            (runs["general"][0].scores, runs["general"][1].scores))  # fmt: skip
     out["gate"] = {"verdict": verdict, "passed": verdict == "better",
                    "admitted": verdict != "failed" or not gated, "reason": reason}  # fmt: skip
-    # what live routing starts from (`gateway/live.py`): both versions on the held-out items
+    # where live routing starts (`gateway/versions/live.py`): both versions on the held-out items
     out["held_out"]["against"] = runs["held-out"][1].version
     return out

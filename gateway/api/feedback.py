@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.wire import service_of
-from gateway.corrections import correction_of
 from gateway.errors import BadRequest, InteractionNotFound
-from gateway.records import DEVDATA_EVENTS, DevDataRecord, FeedbackRecord
+from gateway.recording.corrections import correction_of
+from gateway.recording.records import DEVDATA_EVENTS, DevDataRecord, FeedbackRecord
 
 router = APIRouter()
 

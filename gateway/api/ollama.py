@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.ollama_types import ChatRequest, GenerateRequest, OllamaMessage, ShowRequest
 from gateway.api.wire import exchange_headers, ndjson_error, service_of, while_connected
-from gateway.backends.base import ModelInfo
-from gateway.catalog import published_name
+from gateway.backends.protocol import ModelInfo
 from gateway.errors import BadRequest, LoragateError
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest, TextDelta
-from gateway.service import Exchange
+from gateway.serving.catalog import published_name
+from gateway.serving.service import Exchange
 
 router = APIRouter(prefix="/api")
 

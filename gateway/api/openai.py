@@ -15,7 +15,7 @@ from gateway.api.openai_types import ChatCompletionRequest, ChatMessage, Complet
 from gateway.api.wire import exchange_headers, service_of, sse_error, while_connected
 from gateway.errors import BadRequest, LoragateError
 from gateway.generation import Assembled, Finish, GenerationRequest, TextDelta, ToolCallDelta
-from gateway.service import Exchange
+from gateway.serving.service import Exchange
 
 router = APIRouter(prefix="/v1")
 

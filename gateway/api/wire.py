@@ -12,7 +12,7 @@ from fastapi import Request
 from starlette.types import Scope, Send
 
 from gateway.errors import ClientDisconnected, LoragateError
-from gateway.service import Exchange, Service
+from gateway.serving.service import Exchange, Service
 
 INTERACTION_HEADER = "X-Loragate-Interaction-Id"
 VERSION_HEADER = "X-Loragate-Model-Version"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from gateway.backends.base import Backend, ModelInfo
+from gateway.backends.protocol import Backend, ModelInfo
 from gateway.config import Settings
 
 # Imported lazily so that, e.g., the Ollama proxy never loads llama.cpp.
 _REGISTRY: dict[str, str] = {
-    "llamacpp": "gateway.backends.versions:VersionedEngines",
+    "llamacpp": "gateway.backends.versioned_engine:VersionedEngines",
     "ollama": "gateway.backends.ollama:OllamaBackend",
     "openai": "gateway.backends.openai_compat:OpenAICompatBackend",
 }

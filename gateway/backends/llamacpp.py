@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.backends.base import ModelInfo
+from gateway.backends.protocol import ModelInfo
 from gateway.config import Settings
 from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
-from gateway.prompting import PromptStyle, build_prompt
-from gateway.toolcalls import (
+from gateway.prompts.rendering import PromptStyle, build_prompt
+from gateway.prompts.toolcalls import (
     OPEN_TAG,
     ParsedCall,
     ToolCallSplitter,
@@ -150,7 +150,7 @@ class LlamaCppBackend:
         executor: ThreadPoolExecutor | None = None,
         tool_temperature: float = 0.0,
     ) -> None:
-        """`executor`: a one-thread pool shared with other engines (see `versions.py`);
+        """`executor`: a one-thread pool shared with other engines (see `versioned_engine.py`);
         by default the engine has its own. `tool_temperature`: the temperature of requests
         that offer tools and set none."""
         self.path = path

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import ollama
 
-from gateway.backends.base import ModelInfo
+from gateway.backends.protocol import ModelInfo
 from gateway.config import Settings
 from gateway.errors import BadRequest, LoragateError, ModelNotFound, UpstreamError, UpstreamTimeout
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
-from gateway.toolcalls import new_call_id
+from gateway.prompts.toolcalls import new_call_id
 
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.backends.base import ModelInfo
+from gateway.backends.protocol import ModelInfo
 from gateway.config import Settings
 from gateway.errors import (
     BadRequest,

@@ -3,9 +3,10 @@ migrations.
 
 Migrations are the files `migrations/NNNN_name.sql`, applied in order and recorded in
 `schema_migrations`; a shipped migration is never edited, a change is a new file.
-All writes go through `Store.write`, which takes prepared items (see `gateway.records`) so that
-the recorder's batches and the journal's replay write the same way. Any database failure
-(locked, disk full, connection lost) surfaces as one `StoreError`.
+All writes go through `Store.write`, which takes prepared items (see
+`gateway.recording.records`) so that the recorder's batches and the journal's replay write the
+same way. Any database failure (locked, disk full, connection lost) surfaces as one
+`StoreError`.
 """
 
 from __future__ import annotations

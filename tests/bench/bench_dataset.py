@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
-from gateway.records import FeedbackRecord, InteractionRecord, prepare
+from gateway.recording.records import FeedbackRecord, InteractionRecord, prepare
 from gateway.store import Store
 from tests.support.servers import REPO
 from trainer.dataset import BuildOptions, build, gguf_token_counter

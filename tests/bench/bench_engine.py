@@ -72,7 +72,7 @@ def direct_decode_rate(tokens: int, runs: int) -> float:
     from llama_cpp import Llama
 
     from gateway.generation import GenerationRequest
-    from gateway.prompting import PromptStyle, build_prompt
+    from gateway.prompts.rendering import PromptStyle, build_prompt
 
     llm = Llama(
         model_path=str(default_model_path()),

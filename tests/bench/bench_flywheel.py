@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx
 
-from gateway.bandit import wilson
+from gateway.versions.bandit import wilson
 from tests.support.flywheel_tasks import DAY_ONE, DAY_TWO, FIXTURE_REPO, Task, take
 from tests.support.servers import REPO, gateway
 

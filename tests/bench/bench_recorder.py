@@ -49,7 +49,7 @@ AGENT_PREFIX = (REPO / "gateway" / "backends" / "llamacpp.py").read_text()[:8000
 
 async def write_rate(n: int, *, agent: bool = False, store_url: str | None = None) -> float:
     """Interactions/s from `submit` to committed rows; `agent`: 8 kB requests, not 20 bytes."""
-    from gateway.recorder import Recorder
+    from gateway.recording.recorder import Recorder
 
     home = Path(tempfile.mkdtemp())
     recorder = Recorder(home, store_url=store_url)

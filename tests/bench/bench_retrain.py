@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import openai
 
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
-from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.recording.records import FeedbackRecord, InteractionRecord
 from tests.support import agent_tasks
 from tests.support.recordings import record
 from tests.support.servers import gateway

@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gateway.backends.base import ModelInfo
 from gateway.backends.llamacpp import default_model_path
-from gateway.bandit import Policy
-from gateway.catalog import Route
-from gateway.live import LiveRouting
-from gateway.records import FeedbackRecord
-from gateway.router import Lane, Router
-from gateway.service import Service
+from gateway.backends.protocol import ModelInfo
+from gateway.recording.records import FeedbackRecord
+from gateway.serving.catalog import Route
+from gateway.serving.service import Service
+from gateway.versions.bandit import Policy
+from gateway.versions.live import LiveRouting
+from gateway.versions.registry import Registry
+from gateway.versions.router import Lane, Router
 from tests.support.recordings import chat, record
-from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
 WORKLOADS = ["*", "continue", "byllm", "jessy", "libcst", "docs", "autocomplete"]

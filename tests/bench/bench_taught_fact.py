@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx
 import openai
 
-from gateway.bandit import wilson
+from gateway.versions.bandit import wilson
 from tests.support.recordings import MORE_ASKS, TRAIN_ASKS, UNSEEN, record_corrections
 from tests.support.servers import gateway
 

@@ -18,8 +18,8 @@ import openai
 import pytest
 
 from gateway.store import Store
+from gateway.versions.registry import Registry
 from tests.support.servers import Server, gateway
-from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
 
@@ -152,7 +152,7 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
 async def test_engines_change_threads_between_requests() -> None:
     """While a scheduled retrain trains, serving runs on one thread (`set_threads`)."""
     from gateway.backends.llamacpp import threads_for
-    from gateway.backends.versions import VersionedEngines
+    from gateway.backends.versioned_engine import VersionedEngines
     from gateway.config import load_settings
     from gateway.generation import GenerationRequest
 
@@ -188,7 +188,7 @@ async def test_a_version_standing_by_keeps_its_model_but_not_its_cached_conversa
     nothing (the standby kept for a quick re-promotion, or v0 while a trained version serves)
     gives that memory back."""
     from gateway.backends.llamacpp import default_model_path
-    from gateway.backends.versions import VersionedEngines
+    from gateway.backends.versioned_engine import VersionedEngines
     from gateway.config import load_settings
     from gateway.generation import GenerationRequest
 

@@ -17,8 +17,8 @@ import openai
 
 from gateway.backends.llamacpp import default_model_path
 from gateway.store import Store
+from gateway.versions.registry import Registry
 from tests.support.servers import gateway, served_by_in_a_row
-from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
 V0, V1 = f"{BASE}@v0", f"{BASE}@v1"

@@ -12,9 +12,9 @@ import pytest
 
 from gateway.backends.llamacpp import default_model_path
 from gateway.store import Store
+from gateway.versions.ollama_tags import Modelfile, OllamaDeployer, modelfile_for
+from gateway.versions.registry import Registry
 from tests.support.ollama_models import ollama_models
-from trainer.deploy import Modelfile, OllamaDeployer, modelfile_for
-from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
 

@@ -20,10 +20,10 @@ import pytest
 
 from gateway.backends.llamacpp import default_model_path
 from gateway.store import Store
+from gateway.versions.registry import Registry
 from tests.support.lora_server import LoraServer, lora_server
 from tests.support.ollama_models import ollama_models
 from tests.support.servers import Server, gateway, served_by_in_a_row
-from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
 

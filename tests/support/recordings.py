@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from gateway.generation import Assembled, Finish, GenerationRequest
-from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.recording.recorder import Recorder
+from gateway.recording.records import FeedbackRecord, InteractionRecord
 
 ANSWER = "The loragate gateway listens on port 8420 by default."
 TRAIN_ASKS = [

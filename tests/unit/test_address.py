@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway import address
+from gateway.cli import address
 
 
 def test_the_address_is_found_while_its_gateway_runs_and_removed_when_it_stops(

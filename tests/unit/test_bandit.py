@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from gateway.bandit import Policy, Posterior, prior_from, prob_better
-from gateway.router import Lane, Router
+from gateway.versions.bandit import Policy, Posterior, prior_from, prob_better
+from gateway.versions.router import Lane, Router
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backends.base import ModelInfo
 from gateway.backends.llamacpp import model_name_for
-from gateway.catalog import Catalog, published_name
+from gateway.backends.protocol import ModelInfo
 from gateway.errors import ModelNotFound
 from gateway.generation import Event, GenerationRequest
+from gateway.serving.catalog import Catalog, published_name
 
 
 class ListingOnly:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import templates
 from gateway.cli import main
-from gateway.corrections import Correction, InvalidCorrection, correction_of
-from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord
+from gateway.prompts import templates
+from gateway.recording.corrections import Correction, InvalidCorrection, correction_of
+from gateway.recording.recorder import Recorder
+from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
 from tests.support.tools import READ
 from tests.unit.test_dataset import SYSTEM, TOOLS, build_all, exchange, lines, own

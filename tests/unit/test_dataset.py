@@ -11,8 +11,8 @@ import pytest
 
 from gateway.cli import main
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
-from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord, InteractionRecord
+from gateway.recording.recorder import Recorder
+from gateway.recording.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
 from tests.support.tools import READ
 from trainer.curate import problem

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 
 from gateway.backends.llamacpp import default_model_path
 from gateway.generation import GenerationRequest
-from gateway.prompting import PromptStyle, build_prompt
+from gateway.prompts.rendering import PromptStyle, build_prompt
 from trainer.encode import IGNORE, encode, render
 
 READ = {

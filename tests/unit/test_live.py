@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from gateway.backends.llamacpp import default_model_path
-from gateway.bandit import Policy, Posterior
-from gateway.live import LiveRouting, offline_priors, rewards, trials
-from gateway.records import FeedbackRecord, InteractionRecord
-from gateway.router import Lane, Router
+from gateway.recording.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
+from gateway.versions.bandit import Policy, Posterior
+from gateway.versions.live import LiveRouting, offline_priors, rewards, trials
+from gateway.versions.registry import Registry
+from gateway.versions.router import Lane, Router
 from tests.support.recordings import chat, record
-from trainer.registry import Registry
 
 BASE = "smollm2-135m-instruct"
 V0, V1 = f"{BASE}@v0", f"{BASE}@v1"
@@ -109,17 +109,17 @@ def test_a_decision_on_a_candidate_someone_promoted_meanwhile_changes_nothing(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Measured as a loser, but promoted by hand before the verdict lands: the hand wins."""
-    import gateway.live
+    import gateway.versions.live
 
     store_all(tmp_path, answered(V0, 90, 10), answered(V1, 30, 30))
-    measure = gateway.live.trials
+    measure = gateway.versions.live.trials
 
     def measured_then_promoted(*args: object) -> list:
         found = measure(*args)
         registry.promote(V1, reason="by hand")
         return found
 
-    monkeypatch.setattr(gateway.live, "trials", measured_then_promoted)
+    monkeypatch.setattr(gateway.versions.live, "trials", measured_then_promoted)
     router = Router(BASE)
     router.update({"*": Lane(V0, V1)})
     (trial,) = LiveRouting(router, home=tmp_path, store_url=None, policy=Policy()).step()
@@ -165,7 +165,7 @@ def test_status_shows_shares_rewards_with_intervals_and_the_last_change(
 
 
 def test_the_held_out_evaluation_against_the_active_version_seeds_the_trial() -> None:
-    from trainer.registry import Version
+    from gateway.versions.registry import Version
 
     held = {"n": 4, "right": 1.0, "active_right": 0.0, "against": V0}
     candidate = Version(V1, BASE, 1, {}, 0.0, metrics={"held_out": held})

@@ -12,10 +12,10 @@ import pytest
 
 from gateway.cli import main
 from gateway.generation import AssembledCall
-from gateway.journal import Journal
-from gateway.logbook import parse_since
-from gateway.recorder import Recorder
-from gateway.records import FeedbackRecord, prepare
+from gateway.recording.journal import Journal
+from gateway.recording.logbook import parse_since
+from gateway.recording.recorder import Recorder
+from gateway.recording.records import FeedbackRecord, prepare
 from tests.support.databases import Database
 from tests.unit.test_recorder import record
 

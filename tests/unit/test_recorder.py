@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
-from gateway.recorder import Recorder
-from gateway.records import DevDataRecord, FeedbackRecord, InteractionRecord
+from gateway.recording.recorder import Recorder
+from gateway.recording.records import DevDataRecord, FeedbackRecord, InteractionRecord
 from gateway.store import Store
 from tests.support.databases import Database
 from tests.support.tools import READ

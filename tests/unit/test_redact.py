@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.redact import MARK, redact, unsupported_detectors
+from gateway.recording.redact import MARK, redact, unsupported_detectors
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----"
 

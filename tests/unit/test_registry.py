@@ -8,8 +8,8 @@ import pytest
 
 from gateway.errors import ModelNotFound
 from gateway.store import Store
+from gateway.versions.registry import ALL, Registry, RegistryError
 from tests.support.databases import Database
-from trainer.registry import ALL, Registry, RegistryError
 
 BASE = "smollm2-135m-instruct"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import ModelNotFound
-from gateway.router import Lane, Router
+from gateway.versions.router import Lane, Router
 
 BASE = "m"
 

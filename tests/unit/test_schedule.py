@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.records import FeedbackRecord
+from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
+from gateway.versions.schedule import Scheduler, due
 from tests.support.databases import Database
 from tests.support.recordings import chat, record
-from trainer.schedule import Scheduler, due
 
 DAY = 86400.0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.generation import Assembled, AssembledCall
-from gateway.records import FeedbackRecord
+from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
 from tests.support.recordings import chat, record
 from trainer.dataset import BuildOptions, build

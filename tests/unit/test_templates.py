@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway import templates
+from gateway.prompts import templates
 
 SOURCE = templates.template_source(templates.TOOLS_TEMPLATE)
 TOOL = {

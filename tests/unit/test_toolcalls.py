@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.toolcalls import ToolCallSplitter, call_grammar, call_schema, parse_call
+from gateway.prompts.toolcalls import ToolCallSplitter, call_grammar, call_schema, parse_call
 from tests.support.tools import READ
 
 LIST = {"type": "function", "function": {"name": "list_dir"}}

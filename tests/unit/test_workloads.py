@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.generation import GenerationRequest
-from gateway.workloads import identify
+from gateway.serving.workloads import identify
 
 
 def tools(*names: str) -> list[dict]:

@@ -17,18 +17,25 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from gateway.backends.base import ModelInfo
 from gateway.backends.llamacpp import LlamaCppBackend
+from gateway.backends.protocol import ModelInfo
 from gateway.config import Settings
 from gateway.errors import ModelNotFound
 from gateway.generation import Event, GenerationRequest
 
-if TYPE_CHECKING:
-    from trainer.registry import Version
-
 log = logging.getLogger("loragate")
+
+
+class Servable(Protocol):
+    """What loading a version needs of it (a registry `Version` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def gguf(self) -> Path: ...
 
 
 class VersionedEngines:
@@ -113,7 +120,7 @@ class VersionedEngines:
     def backend_model(self, version: str) -> str:
         return version  # each version is served under its own name
 
-    async def load(self, version: Version) -> None:
+    async def load(self, version: Servable) -> None:
         """Make `version` servable (a no-op when it already is, with the same file)."""
         await self.load_file(version.name, version.gguf)
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.backends.base import Backend, ModelInfo
+from gateway.backends.protocol import Backend, ModelInfo
 from gateway.errors import ModelNotFound
 
 # Aliases name a workload; until the router (model versions per workload) exists, each one is

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BadRequest
-from gateway.schemas import violation
-from gateway.toolcalls import CLOSE_TAG, OPEN_TAG, ParsedCall, ToolCallSplitter, new_call_id
+from gateway.prompts.schemas import violation
+from gateway.prompts.toolcalls import CLOSE_TAG, OPEN_TAG, ParsedCall, ToolCallSplitter, new_call_id
 
 
 class InvalidCorrection(BadRequest):

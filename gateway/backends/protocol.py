@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from gateway.generation import Event, GenerationRequest
-
-if TYPE_CHECKING:
-    from trainer.registry import Version
 
 
 @dataclass(frozen=True)
@@ -48,26 +44,3 @@ class Backend(Protocol):
 
     def queue_depth(self) -> int:
         """Requests waiting for the engine (0 for upstreams that queue on their side)."""
-
-
-class VersionHost(Protocol):
-    """Where a backend keeps the trained versions of one base model (`<name>@v<N>`).
-
-    The embedded engine loads each version's GGUF itself (`backends/versions.py`); an Ollama
-    holds each as a tag, an OpenAI-compatible server with runtime LoRA as a loaded adapter
-    (`backends/upstream_versions.py`). v0 is the base as the backend serves it."""
-
-    name: str  # the base's name in the registry
-    path: Path  # the base GGUF versions are trained from (v0's file)
-
-    def loaded(self) -> set[str]:
-        """Versions that requests can be sent to now."""
-
-    async def load(self, version: Version) -> None:
-        """Make `version` servable (a no-op when it is); a typed error when it cannot be."""
-
-    async def release(self, name: str) -> None:
-        """Send no more requests to `name`; those in flight finish."""
-
-    def backend_model(self, version: str) -> str:
-        """The model name the backend knows `version` by."""

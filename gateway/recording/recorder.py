@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gateway.journal import Journal
-from gateway.records import (
+from gateway.recording.journal import Journal
+from gateway.recording.records import (
     DevDataRecord,
     FeedbackRecord,
     InteractionRecord,

@@ -3,7 +3,7 @@
 With `train_base` set, a gateway in front of Ollama or an OpenAI-compatible server routes
 between model versions just as the embedded engine does; the versions live on the upstream:
 - Ollama: each version is the tag `<base>:v<N>`, created from its merged GGUF on first use
-  (`trainer/deploy.py`); tags are kept when a version is released, for rollback.
+  (`gateway/versions/ollama_tags.py`); tags are kept when a version is released, for rollback.
 - OpenAI-compatible servers with runtime LoRA (vLLM started with `--enable-lora` and
   `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): each version's PEFT adapter is loaded by name with
   `POST /v1/load_lora_adapter` and unloaded with `/v1/unload_lora_adapter` when released.
@@ -14,17 +14,43 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.backends.base import Backend, VersionHost
+from gateway.backends.protocol import Backend
 from gateway.config import Settings
 from gateway.errors import ConfigError, LoragateError
+from gateway.versions.ollama_tags import OllamaDeployer, version_tag
+from gateway.versions.registry import Version
 
 if TYPE_CHECKING:
+    from gateway.backends.ollama import OllamaBackend
     from gateway.backends.openai_compat import OpenAICompatBackend
-    from trainer.deploy import OllamaDeployer
-    from trainer.registry import Version
+    from gateway.backends.versioned_engine import VersionedEngines
+
+
+class VersionHost(Protocol):
+    """Where a backend keeps the trained versions of one base model (`<name>@v<N>`).
+
+    The embedded engine loads each version's GGUF itself (`gateway.backends.versioned_engine`);
+    an Ollama holds each as a tag, an OpenAI-compatible server with runtime LoRA as a loaded
+    adapter (both below). v0 is the base as the backend serves it."""
+
+    name: str  # the base's name in the registry
+    path: Path  # the base GGUF versions are trained from (v0's file)
+
+    def loaded(self) -> set[str]:
+        """Versions that requests can be sent to now."""
+
+    async def load(self, version: Version) -> None:
+        """Make `version` servable (a no-op when it is); a typed error when it cannot be."""
+
+    async def release(self, name: str) -> None:
+        """Send no more requests to `name`; those in flight finish."""
+
+    def backend_model(self, version: str) -> str:
+        """The model name the backend knows `version` by."""
 
 
 class UpstreamVersions:
@@ -71,8 +97,6 @@ class OllamaTags(UpstreamVersions):
         self.deployer = deployer
 
     def _model_of(self, version: str) -> str:
-        from trainer.deploy import version_tag
-
         return version_tag(version)
 
     async def _put(self, version: Version) -> None:
@@ -152,15 +176,17 @@ def training_base(settings: Settings) -> Path | None:
     return path
 
 
-def version_host(settings: Settings, backend: Backend) -> VersionHost | None:
-    """Where `backend` keeps model versions; None when it keeps none (no `train_base`)."""
-    from gateway.backends.llamacpp import model_name_for
-    from gateway.backends.ollama import OllamaBackend
-    from gateway.backends.openai_compat import OpenAICompatBackend
-    from gateway.backends.versions import VersionedEngines
+HostFactory = Callable[[Settings, Any], VersionHost | None]
 
-    if isinstance(backend, VersionedEngines):
-        return backend
+
+def _embedded(settings: Settings, engines: VersionedEngines) -> VersionHost:
+    return engines  # loads each version's GGUF itself
+
+
+def _upstream_base(settings: Settings) -> tuple[str, Path] | None:
+    """The registry name and GGUF of the base an upstream's versions are trained from."""
+    from gateway.backends.llamacpp import model_name_for
+
     path = training_base(settings)
     if path is None:
         return None
@@ -168,11 +194,29 @@ def version_host(settings: Settings, backend: Backend) -> VersionHost | None:
         raise ConfigError(
             "train_base needs --model: the upstream's name for the model it was made from"
         )
-    name = model_name_for(path)
-    if isinstance(backend, OllamaBackend):
-        from trainer.deploy import OllamaDeployer
+    return model_name_for(path), path
 
-        return OllamaTags(name, path, settings.model, OllamaDeployer(backend.upstream))
-    if isinstance(backend, OpenAICompatBackend):
-        return RuntimeLoras(name, path, settings.model, backend)
-    return None
+
+def _ollama_tags(settings: Settings, backend: OllamaBackend) -> VersionHost | None:
+    if (base := _upstream_base(settings)) is None:
+        return None
+    return OllamaTags(*base, settings.model, OllamaDeployer(backend.upstream))
+
+
+def _runtime_loras(settings: Settings, backend: OpenAICompatBackend) -> VersionHost | None:
+    if (base := _upstream_base(settings)) is None:
+        return None
+    return RuntimeLoras(*base, settings.model, backend)
+
+
+# Keyed by `settings.backend`, as `gateway.backends` builds the backend.
+HOSTS: dict[str, HostFactory] = {
+    "llamacpp": _embedded,
+    "ollama": _ollama_tags,
+    "openai": _runtime_loras,
+}
+
+
+def version_host(settings: Settings, backend: Backend) -> VersionHost | None:
+    """Where `backend` keeps model versions; None when it keeps none (no `train_base`)."""
+    return HOSTS[settings.backend](settings, backend)

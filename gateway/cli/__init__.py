@@ -15,17 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
-from gateway import address, logbook
 from gateway.backends import backend_names
+from gateway.cli import address
 from gateway.config import LogLevel, Quant, Settings, load_settings
-from gateway.corrections import Correction
 from gateway.errors import LoragateError
-from gateway.journal import Journal
+from gateway.recording import logbook
+from gateway.recording.corrections import Correction
+from gateway.recording.journal import Journal
 from gateway.store import Store
 
 if TYPE_CHECKING:
-    from trainer.deploy import OllamaDeployer
-    from trainer.registry import Registry
+    from gateway.versions.ollama_tags import OllamaDeployer
+    from gateway.versions.registry import Registry
 
 CONTINUE_BLOCK = """\
 # Continue (~/.continue/config.yaml): paste under `models:`
@@ -390,7 +391,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _served_gguf(settings: Settings) -> Path | None:
     """The GGUF versions are trained from: the embedded engine's, or `train_base`."""
-    from gateway.backends.upstream_versions import training_base
+    from gateway.versions.hosts import training_base
 
     return training_base(settings)
 
@@ -398,7 +399,7 @@ def _served_gguf(settings: Settings) -> Path | None:
 def _registry(args: argparse.Namespace) -> tuple[Registry, str]:
     """The registry with the served base's v0 in it, and that base's name."""
     from gateway.backends.llamacpp import model_name_for
-    from trainer.registry import Registry
+    from gateway.versions.registry import Registry
 
     settings = _settings(args)
     gguf = _served_gguf(settings)
@@ -420,7 +421,7 @@ def _ollama(args: argparse.Namespace, base: str) -> OllamaDeployer | None:
     settings = _settings(args)
     if not settings.ollama_deploy:
         return None
-    from trainer.deploy import OllamaDeployer
+    from gateway.versions.ollama_tags import OllamaDeployer
 
     return OllamaDeployer(
         settings.ollama_deploy, client_tag=settings.ollama_tag or f"{base}:latest"
@@ -442,7 +443,7 @@ def _sync_ollama(args: argparse.Namespace, registry: Registry, base: str, then: 
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from trainer.registry import as_dict, table
+    from gateway.versions.registry import as_dict, table
 
     registry, base = _registry(args)
     versions = registry.versions(base)
@@ -450,16 +451,22 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_models_show(args: argparse.Namespace) -> None:
-    from trainer.registry import as_dict
+    from gateway.versions.registry import as_dict
 
     registry, _ = _registry(args)
     print(json.dumps(as_dict(registry.get(args.version)), indent=2))
 
 
 def cmd_models_register(args: argparse.Namespace) -> None:
+    from trainer.export import check
+
     registry, base = _registry(args)
     version = registry.register_gguf(
-        Path(args.path).expanduser(), base, workload=args.workload, candidate=args.candidate
+        Path(args.path).expanduser(),
+        base,
+        workload=args.workload,
+        candidate=args.candidate,
+        verify=lambda gguf: check(gguf, None, lora=None),
     )
     print(f"{version.name}: {version.state_for(args.workload)} for {args.workload}")
     _sync_ollama(args, registry, base, f"run `loragate models promote {version.name}` again")
@@ -566,8 +573,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from gateway.live import policy_of
-    from gateway.status import render, status
+    from gateway.cli.status import render, status
+    from gateway.versions.live import policy_of
 
     registry, base = _registry(args)
     settings = _settings(args)
@@ -591,7 +598,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.shutdown import GracefulStop
+    from gateway.serving.shutdown import GracefulStop
 
     if not settings.is_loopback and not settings.api_key:
         raise LoragateError(

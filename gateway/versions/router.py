@@ -1,8 +1,8 @@
 """Which model version answers a request, per workload.
 
-The table comes from the registry (`trainer/registry.py`): per workload an active version and
+The table comes from the registry (`registry.py`): per workload an active version and
 at most one candidate, which answers its lane's `share` of the requests (the canary share
-until live rewards set it: `gateway/bandit.py`, `gateway/live.py`). Each choice is returned
+until live rewards set it: `bandit.py`, `live.py`). Each choice is returned
 with its probability, which the recorder keeps as the interaction's propensity. A request
 pinned to a version (`model@vN`, or the `X-Loragate-Model-Version` header) skips the choice.
 A choice is one dict lookup and one random number: routing costs about a microsecond.

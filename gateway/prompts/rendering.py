@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway import templates
 from gateway.errors import BadRequest
 from gateway.generation import GenerationRequest
+from gateway.prompts import templates
 
 CHATML_MARK = "<|im_start|>"
 

@@ -18,7 +18,7 @@ from types import FrameType
 
 import uvicorn
 
-from gateway.service import Service
+from gateway.serving.service import Service
 
 log = logging.getLogger("loragate")
 AFTER_GRACE = 1.0  # seconds uvicorn gives cancelled requests to wind down

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.periodic import Periodic
 from gateway.store import Store
+from gateway.versions.periodic import Periodic
 
 log = logging.getLogger("loragate")
 

@@ -14,14 +14,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.backends.base import VersionHost
 from gateway.errors import LoragateError
-from gateway.periodic import Periodic
-from gateway.router import Lane, Router
 from gateway.store import Store
+from gateway.versions.hosts import VersionHost
+from gateway.versions.periodic import Periodic
+from gateway.versions.router import Lane, Router
 
 if TYPE_CHECKING:
-    from trainer.registry import Registry, Version
+    from gateway.versions.registry import Registry, Version
 
 log = logging.getLogger("loragate")
 
@@ -59,7 +59,7 @@ class Rollout:
             self._registry.store.close()
 
     def _open(self) -> Registry:
-        from trainer.registry import Registry
+        from gateway.versions.registry import Registry
 
         if self._registry is None:
             target = self.store_url or self.home / "store.db"

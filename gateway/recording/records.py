@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.generation import Assembled, GenerationRequest
-from gateway.redact import redact
-from gateway.schemas import violation
+from gateway.prompts.schemas import violation
+from gateway.recording.redact import redact
 
 # A tool result that reports a failure (Continue answers an unknown tool with "Tool X not found").
 _FAILED_TOOL = re.compile(

@@ -1,10 +1,10 @@
 """`loragate status`: per workload, what serves it and how well, from the store alone.
 
-For each lane: the active version and the candidate, their traffic shares (as the gateway
-sets them: `gateway/live.py`), judged outcomes and reward with a Wilson 95 % interval (since
-the candidate entered; without a candidate, since the active version became active), the
-candidate's P(better), the last promotion or rollback with its reason, and when the next
-scheduled retrain is due.
+For each lane: the active version and the candidate, their traffic shares (as the
+gateway sets them: `gateway/versions/live.py`), judged outcomes and reward with a Wilson 95 %
+interval (since the candidate entered; without a candidate, since the active version became
+active), the candidate's P(better), the last promotion or rollback with its reason, and when
+the next scheduled retrain is due.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway import address
-from gateway.bandit import Policy, Posterior, wilson
+from gateway.cli import address
 from gateway.config import Settings, parse_duration
-from gateway.live import rewards, trials
-from gateway.router import ALL
+from gateway.versions.bandit import Policy, Posterior, wilson
+from gateway.versions.live import rewards, trials
+from gateway.versions.router import ALL
 
 if TYPE_CHECKING:
-    from trainer.registry import Registry
+    from gateway.versions.registry import Registry
 
 
 def _measured(version: str, role: str, share: float, posterior: Posterior) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def status(registry: Registry, base: str, policy: Policy, settings: Settings) ->
 def _next_retrain(registry: Registry, settings: Settings) -> dict[str, Any] | None:
     if not settings.retrain_every:
         return None
-    from trainer.schedule import due
+    from gateway.versions.schedule import due
 
     found = due(registry.store, parse_duration(settings.retrain_every),
                 settings.retrain_min_new_examples)  # fmt: skip

@@ -3,7 +3,7 @@
 Every few seconds the gateway reads, per lane with a candidate, the judged interactions each of
 the two versions answered since the candidate entered (routed ones only: pinned requests carry
 propensity 1 and are left out), sets the candidate's share from the posteriors
-(`gateway/bandit.py`), and, when the policy says so, promotes the candidate or rolls it back
+(`bandit.py`), and, when the policy says so, promotes the candidate or rolls it back
 through the registry with the reason; the rollout then swaps as for any registry change.
 `loragate status` reads the same trials.
 """
@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.bandit import Decision, Policy, Posterior, prior_from
 from gateway.config import Settings
-from gateway.periodic import Periodic
-from gateway.router import ALL, Router
 from gateway.store import Store
+from gateway.versions.bandit import Decision, Policy, Posterior, prior_from
+from gateway.versions.periodic import Periodic
+from gateway.versions.router import ALL, Router
 
 if TYPE_CHECKING:
-    from trainer.registry import Registry, Version
+    from gateway.versions.registry import Registry, Version
 
 log = logging.getLogger("loragate")
 
@@ -155,7 +155,7 @@ class LiveRouting:
 
     def step(self) -> list[Trial]:
         """Measure every trial once, set shares, act on decisions."""
-        from trainer.registry import Registry
+        from gateway.versions.registry import Registry
 
         if self._registry is None:
             self._registry = Registry(Store(self.store_url or self.home / "store.db"), self.home)

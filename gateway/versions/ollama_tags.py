@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import LoragateError
+from gateway.versions.registry import ALL, Registry, Version
 from modelfiles import MODELFILES_DIR
-from trainer.registry import ALL, Registry, Version
 
 _BLOCK = re.compile(r'^(TEMPLATE|SYSTEM)\s+"""(.*?)"""\s*$', re.S | re.M)
 

@@ -11,10 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.corrections import Correction
 from gateway.errors import ConfigError, InteractionNotFound
-from gateway.journal import Journal
-from gateway.records import FeedbackRecord, prepare
+from gateway.recording.corrections import Correction
+from gateway.recording.journal import Journal
+from gateway.recording.records import FeedbackRecord, prepare
 from gateway.store import Store
 
 EXPORT_FORMATS = ("jsonl", "openai", "sharegpt")

@@ -17,15 +17,16 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from gateway.backends.base import Backend, VersionHost
-from gateway.catalog import BASE_VERSION, Catalog, Route
+from gateway.backends.protocol import Backend
 from gateway.errors import LoragateError, ModelNotFound, ShuttingDown
 from gateway.generation import Assembled, Event, Finish, GenerationRequest
-from gateway.metrics import Metrics
-from gateway.recorder import Recorder
-from gateway.records import InteractionRecord, answer_problem
-from gateway.router import PIN_HEADER, Choice, Router
-from gateway.workloads import WORKLOAD_HEADER, identify
+from gateway.recording.recorder import Recorder
+from gateway.recording.records import InteractionRecord, answer_problem
+from gateway.serving.catalog import BASE_VERSION, Catalog, Route
+from gateway.serving.metrics import Metrics
+from gateway.serving.workloads import WORKLOAD_HEADER, identify
+from gateway.versions.hosts import VersionHost
+from gateway.versions.router import PIN_HEADER, Choice, Router
 
 log = logging.getLogger("loragate")
 

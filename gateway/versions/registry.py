@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,8 +266,17 @@ class Registry:
         staging.mkdir(parents=True)
         return staging
 
-    def register_gguf(self, path: Path, base: str, *, workload: str, candidate: bool) -> Version:
-        """A GGUF made elsewhere, copied in and registered (as active unless `candidate`)."""
+    def register_gguf(
+        self,
+        path: Path,
+        base: str,
+        *,
+        workload: str,
+        candidate: bool,
+        verify: Callable[[Path], object],
+    ) -> Version:
+        """A GGUF made elsewhere, copied in, checked by `verify` (which raises when the copy is
+        unusable), and registered (as active unless `candidate`)."""
         if not path.is_file():
             raise RegistryError(f"no such file: {path}")
         with path.open("rb") as fh:
@@ -276,9 +286,7 @@ class Registry:
         target = folder / path.name
         shutil.copyfile(path, target)
         try:
-            from trainer.export import check
-
-            check(target, None, lora=None)
+            verify(target)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -1,0 +1,1 @@
+"""Requests into prompt text: chat templates, rendering, tool-call parsing and grammars, schemas."""

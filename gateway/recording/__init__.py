@@ -1,0 +1,1 @@
+"""What the gateway keeps of each exchange: records, redaction, the recorder, journal, logbook."""
