@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.errors import ConfigError
 
 BackendName = Literal["llamacpp", "ollama", "openai"]
-Quant = Literal["Q4_K_M", "Q5_K_M", "Q8_0", "F16"]  # served GGUFs; `trainer/export.py` makes them
+Quant = Literal[
+    "Q4_K_M", "Q5_K_M", "Q8_0", "F16"
+]  # served GGUFs; `trainer/export/gguf.py` makes them
 LogLevel = Literal["debug", "info", "warning", "error"]
 ENV_PREFIX = "LORAGATE_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

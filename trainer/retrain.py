@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import LoragateError
 from gateway.store import Store
 from gateway.versions.registry import ALL, Registry, Version, file_record
-from trainer import base as bases
 from trainer.evaluation import (
     SUITES,
     SuiteRun,
@@ -34,6 +33,7 @@ from trainer.evaluation import (
     store_run,
     stored_run,
 )
+from trainer.lora import base_model as bases
 
 if TYPE_CHECKING:
     from gateway.versions.ollama_tags import OllamaDeployer
@@ -101,13 +101,13 @@ def retrain(
     ollama: OllamaDeployer | None = None,
     say: Callable[[str], None] | None = None,
 ) -> RetrainResult:
-    """`quant`: how the served GGUF is quantized (`trainer/export.py`); `gated`: a version
+    """`quant`: how the served GGUF is quantized (`trainer/export/gguf.py`); `gated`: a version
     that fails the promotion gate is registered as `failed` (with False it becomes a candidate
     anyway, the gate's verdict recorded); `ollama`: also create the candidate there (before
     registering it, so that a failure there leaves nothing registered)."""
-    from trainer.dataset import BuildOptions, build, gguf_token_counter
-    from trainer.export import export
-    from trainer.train import eval_loss, train_run
+    from trainer.data.dataset import BuildOptions, build, gguf_token_counter
+    from trainer.export.gguf import export
+    from trainer.lora.train import eval_loss, train_run
 
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     registry = Registry(store, home)

@@ -345,7 +345,7 @@ def cmd_log_forget(args: argparse.Namespace) -> None:
 
 
 def cmd_dataset_build(args: argparse.Namespace) -> None:
-    from trainer.dataset import BuildOptions, build, gguf_token_counter, summary
+    from trainer.data.dataset import BuildOptions, build, gguf_token_counter, summary
 
     settings = _settings(args)
     options = BuildOptions(
@@ -363,7 +363,7 @@ def cmd_dataset_build(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from trainer.train import train_run
+    from trainer.lora.train import train_run
 
     settings = _settings(args)
     base = Path(args.base).expanduser() if args.base else _served_gguf(settings)
@@ -458,7 +458,7 @@ def cmd_models_show(args: argparse.Namespace) -> None:
 
 
 def cmd_models_register(args: argparse.Namespace) -> None:
-    from trainer.export import check
+    from trainer.export.gguf import check
 
     registry, base = _registry(args)
     version = registry.register_gguf(

@@ -1,5 +1,7 @@
 """`python -m gateway.cli`: the `loragate` command."""
 
+import sys
+
 from gateway.cli import main
 
-main()
+sys.exit(main())

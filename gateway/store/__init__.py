@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import LoragateError
+from gateway.errors import StoreError
 from gateway.store.engines import Engine, Params, connect
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -80,10 +80,6 @@ _LATER_ANSWER = (
 )
 
 _INSERT_TOOL_CALL = "INSERT INTO tool_calls VALUES (?, ?, ?)" + _IGNORE
-
-
-class StoreError(LoragateError):
-    """The database refused or failed a read or write (locked, full, gone, corrupt)."""
 
 
 def migrations() -> list[tuple[int, str, str]]:

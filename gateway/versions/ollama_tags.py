@@ -16,15 +16,11 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import LoragateError
+from gateway.errors import DeployError
 from gateway.versions.registry import ALL, Registry, Version
 from modelfiles import MODELFILES_DIR
 
 _BLOCK = re.compile(r'^(TEMPLATE|SYSTEM)\s+"""(.*?)"""\s*$', re.S | re.M)
-
-
-class DeployError(LoragateError):
-    """A version could not be put on a serving engine."""
 
 
 @dataclass

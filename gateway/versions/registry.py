@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import LoragateError, ModelNotFound
+from gateway.errors import ModelNotFound, RegistryError
 from gateway.store import Store
 
 ALL = "*"
@@ -46,10 +46,6 @@ _LOG = (
     "INSERT INTO deployments (at, workload, action, version, previous, reason) "
     "VALUES (:at, :workload, :action, :version, :previous, :reason)"
 )
-
-
-class RegistryError(LoragateError):
-    """A registry change that cannot be made as asked."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ from gateway.generation import Assembled, AssembledCall, Finish, GenerationReque
 from gateway.recording.records import FeedbackRecord, InteractionRecord, prepare
 from gateway.store import Store
 from tests.support.servers import REPO
-from trainer.dataset import BuildOptions, build, gguf_token_counter
+from trainer.data.dataset import BuildOptions, build, gguf_token_counter
 
 SYSTEM = (REPO / "gateway" / "backends" / "llamacpp.py").read_text()[:8000]
 TOOLS = [

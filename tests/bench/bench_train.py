@@ -34,11 +34,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gateway.backends.llamacpp import default_model_path
 from tests.support import agent_tasks
-from trainer import base as bases
-from trainer import replay
-from trainer.encode import IGNORE
-from trainer.lora_torch import Batch, LoraModel, Recipe, make_batches, prepare_examples, train
-from trainer.runs import Run
+from trainer.data import replay
+from trainer.lora import base_model as bases
+from trainer.lora.batches import Batch, make_batches, prepare_examples
+from trainer.lora.encode import IGNORE
+from trainer.lora.recipe import Recipe
+from trainer.lora.runs import Run
+from trainer.lora.torch_loop import LoraModel, train
 
 HOME = Path(tempfile.gettempdir()) / "loragate-bench-home"
 _CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)

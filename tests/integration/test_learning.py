@@ -11,10 +11,11 @@ import pytest
 
 from gateway.store import Store
 from tests.support.recordings import TRAIN_ASKS, UNSEEN, record_corrections
-from trainer import replay
-from trainer.dataset import BuildOptions, build
-from trainer.lora_torch import LoraModel, Recipe
-from trainer.train import train_run
+from trainer.data import replay
+from trainer.data.dataset import BuildOptions, build
+from trainer.lora.recipe import Recipe
+from trainer.lora.torch_loop import LoraModel
+from trainer.lora.train import train_run
 
 
 def answer(model: LoraModel, question: str) -> str:

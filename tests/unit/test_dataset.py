@@ -15,9 +15,9 @@ from gateway.recording.recorder import Recorder
 from gateway.recording.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
 from tests.support.tools import READ
-from trainer.curate import problem
-from trainer.dataset import BuildOptions, EmptyDataset, build
-from trainer.examples import Example
+from trainer.data.curate import problem
+from trainer.data.dataset import BuildOptions, EmptyDataset, build
+from trainer.data.examples import Example
 
 SYSTEM = "You are an agent in the user's repository."
 RUN = {

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 from gateway.backends.llamacpp import default_model_path
 from gateway.generation import GenerationRequest
 from gateway.prompts.rendering import PromptStyle, build_prompt
-from trainer.encode import IGNORE, encode, render
+from trainer.lora.encode import IGNORE, encode, render
 
 READ = {
     "type": "function",

@@ -13,7 +13,7 @@ from gateway.generation import Assembled, AssembledCall
 from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
 from tests.support.recordings import chat, record
-from trainer.dataset import BuildOptions, build
+from trainer.data.dataset import BuildOptions, build
 from trainer.evaluation import (
     Item,
     budget,
@@ -24,7 +24,7 @@ from trainer.evaluation import (
     score_items,
     sign_test,
 )
-from trainer.scoring import same_value, score_call, token_f1
+from trainer.evaluation.scoring import same_value, score_call, token_f1
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "required": ["city"],

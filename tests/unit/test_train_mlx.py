@@ -13,8 +13,8 @@ import pytest
 
 from gateway.store import Store
 from tests.unit.test_dataset import record_work
-from trainer.dataset import BuildOptions, build
-from trainer.train import train_run
+from trainer.data.dataset import BuildOptions, build
+from trainer.lora.train import train_run
 
 
 @pytest.fixture(scope="module")

@@ -12,22 +12,16 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from gateway.errors import TrainingError, TrainingInterrupted
 from gateway.store import Store
 from tests.unit.test_dataset import record_work
-from trainer.base import BaseModelError, resolve
-from trainer.dataset import BuildOptions, build
-from trainer.encode import IGNORE, Encoded
-from trainer.lora_torch import (
-    Batch,
-    LoraModel,
-    Recipe,
-    TrainingError,
-    TrainingInterrupted,
-    call_share,
-    make_batches,
-    prepare_examples,
-)
-from trainer.train import read_jsonl, train_run
+from trainer.data.dataset import BuildOptions, build
+from trainer.lora.base_model import BaseModelError, resolve
+from trainer.lora.batches import Batch, make_batches, prepare_examples
+from trainer.lora.encode import IGNORE, Encoded
+from trainer.lora.recipe import Recipe, call_share
+from trainer.lora.torch_loop import LoraModel
+from trainer.lora.train import read_jsonl, train_run
 
 SMALL = {"max_steps": 4, "epochs": 4, "batch_size": 2, "checkpoint_every": 1, "threads": 2}
 

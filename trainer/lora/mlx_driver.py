@@ -1,8 +1,8 @@
 """Runs mlx-lm's LoRA training from a config file and reports each step as one JSON line
-(`LORAGATE {...}`) on stdout, for `trainer.lora_mlx` to follow; mlx-lm's own report is a rich
+(`LORAGATE {...}`) on stdout, for `trainer.lora.mlx_loop` to follow; mlx-lm's own report is a rich
 console table meant for people.
 
-    python -m trainer.mlx_driver lora.yaml
+    python -m trainer.lora.mlx_driver lora.yaml
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from mlx_lm import lora
 from mlx_lm.tuner.callbacks import TrainingCallback
 
-from trainer.lora_mlx import PREFIX
+from trainer.lora.mlx_loop import PREFIX
 
 
 class JsonLines(TrainingCallback):

@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from gateway.errors import LoragateError
+from gateway.errors import ConverterError
 
 SCRIPTS = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py")
 _NEEDED = (*SCRIPTS, "conversion", "gguf-py")
@@ -29,10 +29,6 @@ KNOWN_SDISTS = {
     "0.3.36": "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
 }
 _MARKER = ".loragate-verified.json"
-
-
-class ConverterError(LoragateError):
-    """The converters cannot be found, fetched or run."""
 
 
 def converter_dir(home: Path, checkout: str | Path | None = None) -> Path:

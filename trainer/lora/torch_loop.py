@@ -16,195 +16,19 @@ alone (SmolLM2's vocabulary makes the full logits 4x bigger than the rest of a f
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import random
 import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from gateway.errors import LoragateError
-from trainer.encode import IGNORE, Encoded, encode, first_turn_end
-
-
-class TrainingError(LoragateError):
-    """Training cannot start or cannot go on; the message says what to change."""
-
-
-class TrainingInterrupted(LoragateError):
-    """Ctrl-C: the state is saved and `--resume` continues."""
-
-
-class Recipe(BaseModel):
-    """Hyperparameters; defaults suit models up to ~1B parameters. Any field can be set in a
-    recipe file (TOML or JSON)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(16, ge=1, description="LoRA rank.")
-    alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
-    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
-    target_modules: str | list[str] = Field(
-        "all-linear", description="Linear layers to adapt; all-linear skips lm_head/embeddings."
-    )
-    learning_rate: float = Field(2e-4, gt=0)
-    warmup_steps: int = Field(5, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-    epochs: float = Field(2.0, gt=0)
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
-    batch_size: int = Field(8, ge=1, description="Examples per micro-batch.")
-    batch_tokens: int = Field(
-        4096, ge=64, description="Most token positions a micro-batch computes (memory cap)."
-    )
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    max_len: int = Field(8192, ge=16, description="Longer examples are left out (reported).")
-    shared_prefix: bool = Field(True, description="Run a shared prefix once per micro-batch.")
-    min_prefix: int = Field(32, ge=1, description="Shortest prefix worth sharing, in tokens.")
-    checkpoint_every: int = Field(25, ge=1, description="Optimizer steps between checkpoints.")
-    threads: int | None = Field(None, ge=1, description="CPU threads (None: all cores).")
-    seed: int = 0
-
-    @classmethod
-    def for_model(
-        cls, parameters: int, examples: int | None = None, call_share: float = 0.0,
-        **overrides: Any,
-    ) -> Recipe:  # fmt: skip
-        """Defaults by model size (small models take a higher rate and rank) and by data.
-
-        Chat data: two passes, one from 100 examples on. Agent data (`call_share`, the share
-        of examples whose answer is a tool call, at least half): each example repeats an agent's
-        system prompt and tool schemas (~2,000 tokens), computed once per micro-batch, so
-        micro-batches of 16 cost little more than of 8; and the choice of a tool is learnt
-        from few examples only with several passes: about 400 example-passes in all (whole
-        passes, 1 to 4), about 6 minutes on 2 CPU cores. Measured on a day of 100 corrected
-        Continue CLI turns (`loragate bench flywheel`): one pass of micro-batches of 8 gave
-        0.33 right tool on the next day's tasks, 4 passes of 16 at 1e-3 gave 0.61 in 357 s,
-        6 passes at 5e-4 also 0.61 in 509 s."""
-        base: dict[str, Any]
-        small = parameters < 500_000_000
-        if small:
-            # 1e-3 taught SmolLM2-135M a fact as well but moved its replay answers ~5 points
-            base = {"learning_rate": 5e-4}
-        else:
-            base = {"learning_rate": 2e-4, "r": 8, "alpha": 16}
-        if examples and call_share >= 0.5:
-            base.update(batch_size=16, epochs=float(min(max(round(AGENT_PASSES / examples), 1), 4)))
-            if small:
-                base["learning_rate"] = 1e-3
-        elif examples is not None and examples >= 100:
-            base["epochs"] = 1.0
-        return cls(**{**base, **overrides})
-
-
-AGENT_PASSES = 400
-
-
-def load_recipe(
-    path: Path | None, parameters: int, examples: int | None = None, call_share: float = 0.0,
-    **overrides: Any,
-) -> Recipe:  # fmt: skip
-    values: dict[str, Any] = {}
-    if path is not None:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            import tomllib
-
-            values = tomllib.loads(text)
-        else:
-            values = json.loads(text)
-    return Recipe.for_model(parameters, examples, call_share, **{**values, **overrides})
-
-
-@dataclass
-class Batch:
-    """Examples sharing `prefix` (possibly empty), their suffixes right-padded to one length."""
-
-    prefix: list[int]
-    items: list[Encoded]
-
-    @property
-    def width(self) -> int:
-        return max(len(e.input_ids) - len(self.prefix) for e in self.items)
-
-    @property
-    def real_tokens(self) -> int:
-        return sum(len(e.input_ids) for e in self.items)
-
-    @property
-    def computed_tokens(self) -> int:
-        """Token positions the forward passes run over: the prefix once, padded suffixes."""
-        return len(self.prefix) + self.width * len(self.items)
-
-    @property
-    def target_tokens(self) -> int:
-        return sum(e.target_tokens for e in self.items)
-
-
-MAX_PADDING = 0.1
-
-
-def call_share(counts: dict[str, Any]) -> float:
-    """The share of a dataset's examples (manifest `counts`) whose answer is a tool call."""
-    per_tool = counts.get("per_tool", {})
-    total = sum(per_tool.values())
-    return (total - per_tool.get("(text)", 0)) / total if total else 0.0
-
-
-def make_batches(encoded: list[Encoded], recipe: Recipe) -> list[Batch]:
-    """Group by shared prefix, sort by suffix length, and fill micro-batches of up to
-    `batch_size` examples and `batch_tokens` positions, starting a new one where the next
-    example would make padding exceed 10 % of the positions computed. The shared prefix
-    counts: it is computed once per micro-batch, so behind a long prefix (an agent's system
-    prompt and tools) a few padded suffix positions cost less than another micro-batch."""
-    groups: dict[str, list[Encoded]] = defaultdict(list)
-    for e in encoded:
-        groups[e.prefix_key].append(e)
-    batches: list[Batch] = []
-    for key, members in sorted(groups.items()):
-        shared = recipe.shared_prefix and key != "" and len(members) > 1
-        prefix = members[0].input_ids[: members[0].prefix_len] if shared else []
-        members.sort(key=lambda e: len(e.input_ids))
-        current: list[Encoded] = []
-        used = 0
-        for e in members:
-            width = len(e.input_ids) - len(prefix)  # the widest so far: members are sorted
-            padded = (len(current) + 1) * width
-            full = len(current) >= recipe.batch_size or len(prefix) + padded > recipe.batch_tokens
-            waste = (padded - used - width) / (len(prefix) + padded)
-            if current and (full or waste > MAX_PADDING):
-                batches.append(Batch(prefix, current))
-                current, used = [], 0
-            current.append(e)
-            used += width
-        if current:
-            batches.append(Batch(prefix, current))
-    return batches
-
-
-def prepare_examples(
-    tokenizer: Any, examples: list[dict[str, Any]], recipe: Recipe
-) -> tuple[list[Encoded], list[str]]:
-    """Encode, mark shared prefixes, and leave out what is too long or has no target."""
-    kept, left_out = [], []
-    for example in examples:
-        e = encode(tokenizer, example)
-        if len(e.input_ids) > recipe.max_len or e.target_tokens == 0:
-            left_out.append(example["id"])
-            continue
-        cut = first_turn_end(tokenizer, e.input_ids)
-        if cut >= recipe.min_prefix and all(label == IGNORE for label in e.labels[:cut]):
-            digest = hashlib.sha256(json.dumps(e.input_ids[:cut]).encode()).hexdigest()
-            e.prefix_key, e.prefix_len = digest[:16], cut
-        kept.append(e)
-    return kept, left_out
+from gateway.errors import TrainingError, TrainingInterrupted
+from trainer.lora.batches import Batch, padding_waste
+from trainer.lora.encode import IGNORE
+from trainer.lora.recipe import Recipe
 
 
 class LoraModel:
@@ -372,7 +196,7 @@ def train(
         "real_tokens": stats["real_tokens"],
         "seconds": round(stats["seconds"], 2),
         "tokens_per_s": round(stats["real_tokens"] / max(stats["seconds"], 1e-9), 1),
-        "padding_waste": round(_waste(batches), 4),
+        "padding_waste": round(padding_waste(batches), 4),
     }
 
 
@@ -408,14 +232,6 @@ def _steps(
                 yield [batches[j] for j in chunk]
             step += 1
         epoch += 1
-
-
-def _waste(batches: list[Batch]) -> float:
-    """Share of computed positions that are padding (the shared prefix counted once)."""
-    computed = sum(b.computed_tokens for b in batches)
-    useful = sum(len(b.prefix) + sum(len(e.input_ids) - len(b.prefix) for e in b.items)
-                 for b in batches)  # fmt: skip
-    return 1 - useful / max(computed, 1)
 
 
 def _save(model: LoraModel, optimizer: Any, scheduler: Any, folder: Path, step: int,

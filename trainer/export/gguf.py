@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import LoragateError
-from trainer import converters
+from gateway.errors import ExportError
+from trainer.export import converters
 
 QUANT_TYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q8_0": 7, "F16": 1}
 PROBE_TEXT = (
@@ -34,10 +34,6 @@ PROBE_TEXT = (
     "<|im_start|>user\nHello,   world!\t\"quoted\" {'k': [1, 2]}<|im_end|>\n"
 )
 PROBE_MESSAGES = [{"role": "user", "content": "What is the capital of France? Answer briefly."}]
-
-
-class ExportError(LoragateError):
-    """An artifact could not be made, or failed its checks."""
 
 
 @dataclass

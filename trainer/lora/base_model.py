@@ -18,12 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.errors import LoragateError
+from gateway.errors import BaseModelError
 from gateway.prompts.rendering import PromptStyle
-
-
-class BaseModelError(LoragateError):
-    """The base cannot be used: missing, unsupported architecture, unreadable."""
 
 
 def file_hash(path: Path, chunk: int = 1 << 20) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.recording.corrections import Correction, InvalidCorrection
 from gateway.recording.redact import MARK
-from trainer.examples import TRUST_ORDER, Example
+from trainer.data.examples import TRUST_ORDER, Example
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 

@@ -7,18 +7,24 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.errors import LoragateError
+from gateway.errors import (
+    DatasetNotFound,
+    LoragateError,
+    TrainingError,
+    TrainingInterrupted,
+)
 from gateway.store import Store
-from trainer import base as bases
-from trainer.runs import Run
+from trainer.lora import base_model as bases
+from trainer.lora.batches import make_batches, prepare_examples
+from trainer.lora.recipe import Recipe, call_share, load_recipe
+from trainer.lora.runs import Run
+
+if TYPE_CHECKING:
+    from trainer.lora.torch_loop import LoraModel
 
 ENGINES = ("torch", "mlx")
-
-
-class DatasetNotFound(LoragateError):
-    """No dataset folder by that hash or path."""
 
 
 def find_dataset(home: Path, name: str) -> Path:
@@ -59,60 +65,70 @@ def train_run(
     on_step: Any = None,
 ) -> Run:
     """Train, or continue an interrupted run; returns the finished run."""
-    from trainer import lora_torch
-
+    if resume is None and (dataset is None or base is None):
+        raise LoragateError("train needs --dataset and a base (or --resume RUN)")
     if resume is not None:
-        run = Run.load(resume.expanduser())
+        run: Run | None = Run.load(resume.expanduser())
         dataset_dir = find_dataset(home, run.dataset_hash)
         base_dir = bases.resolve(Path(run.base), home)
-        recipe = lora_torch.Recipe(**run.recipe)
     else:
-        if dataset is None or base is None:
-            raise LoragateError("train needs --dataset and a base (or --resume RUN)")
+        run = None
         dataset_dir = find_dataset(home, dataset)
         base_dir = bases.resolve(base, home)
-        run = None
     if engine == "mlx":
-        from trainer import lora_mlx
+        from trainer.lora import mlx_loop
 
-        return lora_mlx.train_run(home, store, dataset_dir, base_dir, recipe_file, overrides)
+        return mlx_loop.train_run(home, store, dataset_dir, base_dir, recipe_file, overrides)
     manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
     if run is None:
-        parameters = bases.count_parameters(base_dir)
         counts = manifest["counts"]
-        recipe = lora_torch.load_recipe(
-            recipe_file, parameters, counts["train"], lora_torch.call_share(counts),
-            **(overrides or {}),
-        )  # fmt: skip
-        model = lora_torch.LoraModel(base_dir, recipe)
+        recipe = load_recipe(recipe_file, bases.count_parameters(base_dir), counts["train"],
+                             call_share(counts), **(overrides or {}))  # fmt: skip
+        model = _model(base_dir, recipe)
         run = Run.new(
             home, dataset_hash=manifest["hash"], base=str(base if base else base_dir),
             engine="torch", recipe=recipe.model_dump(), device=model.device,
         )  # fmt: skip
     else:
-        model = lora_torch.LoraModel(base_dir, recipe)
+        recipe = Recipe(**run.recipe)
+        model = _model(base_dir, recipe)
         run.status = "running"
     run.save(store)
     _say(f"{run.id}: {model.parameters / 1e6:.1f} M parameters on {model.device}, "
          f"dataset {manifest['hash']}", progress)  # fmt: skip
+    return _fit(run, store, model, recipe, dataset_dir, progress=progress, on_step=on_step)
+
+
+def _model(base_dir: Path, recipe: Recipe, adapter: Path | None = None) -> LoraModel:
+    from trainer.lora.torch_loop import LoraModel
+
+    return LoraModel(base_dir, recipe, adapter=adapter)
+
+
+def _fit(
+    run: Run, store: Store | None, model: LoraModel, recipe: Recipe, dataset_dir: Path,
+    *, progress: bool, on_step: Any,
+) -> Run:  # fmt: skip
+    """Encode the dataset, train `model` on it, and record how the run ended."""
+    from trainer.lora.torch_loop import train
+
     started = time.monotonic()
-    train_examples, left_out = lora_torch.prepare_examples(
+    train_examples, left_out = prepare_examples(
         model.tokenizer, read_jsonl(dataset_dir / "train.jsonl"), recipe
     )
-    eval_examples, _ = lora_torch.prepare_examples(
+    eval_examples, _ = prepare_examples(
         model.tokenizer, read_jsonl(dataset_dir / "eval.jsonl"), recipe
     )
-    batches = lora_torch.make_batches(train_examples, recipe)
-    eval_batches = lora_torch.make_batches(eval_examples, recipe)
+    batches = make_batches(train_examples, recipe)
+    eval_batches = make_batches(eval_examples, recipe)
     shared = sum(1 for b in batches if b.prefix)
     _say(f"{len(train_examples)} examples in {len(batches)} batches ({shared} with a shared "
          f"prefix), {len(eval_examples)} held out; {len(left_out)} left out (too long or no "
          f"target); encoded in {time.monotonic() - started:.1f} s", progress)  # fmt: skip
     try:
-        metrics = lora_torch.train(
-            model, batches, eval_batches, recipe, run, progress=progress, on_step=on_step
-        )
-    except lora_torch.TrainingInterrupted:
+        metrics = train(model, batches, eval_batches, recipe, run, progress=progress,
+                        on_step=on_step)  # fmt: skip
+    except TrainingInterrupted:
         run.status = "interrupted"
         run.save(store)
         raise
@@ -121,7 +137,7 @@ def train_run(
         run.metrics = {"error": str(exc)[:500]}
         run.save(store)
         if type(exc).__name__ == "OutOfMemoryError":
-            raise lora_torch.TrainingError(
+            raise TrainingError(
                 f"out of memory with micro-batches of {recipe.batch_size} examples / "
                 f"{recipe.batch_tokens} tokens: lower batch_size or batch_tokens (and raise "
                 "grad_accum) in a recipe file, --recipe FILE"
@@ -141,15 +157,13 @@ def _say(line: str, progress: bool) -> None:
 def eval_loss(home: Path, dataset_hash: str, base: Path, adapter: Path | None) -> float | None:
     """Mean loss per target token of base + `adapter` (None: the base alone) on a dataset's
     eval split: how a version that is already serving does on the data a new one is judged on."""
-    from trainer import lora_torch
+    from trainer.lora.torch_loop import evaluate
 
     dataset_dir = find_dataset(home, dataset_hash)
     base_dir = bases.resolve(base, home)
-    recipe = lora_torch.Recipe.for_model(bases.count_parameters(base_dir))
-    model = lora_torch.LoraModel(base_dir, recipe, adapter=adapter)
-    examples, _ = lora_torch.prepare_examples(
-        model.tokenizer, read_jsonl(dataset_dir / "eval.jsonl"), recipe
-    )
+    recipe = Recipe.for_model(bases.count_parameters(base_dir))
+    model = _model(base_dir, recipe, adapter)
+    examples, _ = prepare_examples(model.tokenizer, read_jsonl(dataset_dir / "eval.jsonl"), recipe)
     if not examples:
         return None
-    return lora_torch.evaluate(model, lora_torch.make_batches(examples, recipe))
+    return evaluate(model, make_batches(examples, recipe))

@@ -3,7 +3,7 @@
 The dataset already holds mlx-lm's chat layout (`mlx/train.jsonl`, `mlx/valid.jsonl`: one line
 per target turn, cut after it, so `mask_prompt` puts the loss on exactly that turn). We write a
 YAML config from the same recipe (`mlx_lm lora --config <run>/mlx/lora.yaml` runs it by hand),
-run it through `trainer.mlx_driver` (mlx-lm's `lora.run` with a callback that reports each step
+run it through `trainer.lora.mlx_driver` (mlx-lm's `lora.run` with a callback that reports each step
 as a JSON line), follow those with a progress bar, and convert the adapter (`lora_a` [in, r],
 `lora_b` [r, out], `scale`) to PEFT's layout (`lora_A.weight` [r, in], `lora_B.weight`
 [out, r], `lora_alpha = scale * r`) so export and serving treat both engines' adapters alike.
@@ -21,16 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import TrainingError, TrainingInterrupted
 from gateway.store import Store
-from trainer.base import count_parameters
-from trainer.lora_torch import (
-    Recipe,
-    TrainingError,
-    TrainingInterrupted,
-    call_share,
-    load_recipe,
-)
-from trainer.runs import Run
+from trainer.lora.base_model import count_parameters
+from trainer.lora.recipe import Recipe, call_share, load_recipe
+from trainer.lora.runs import Run
 
 PREFIX = "LORAGATE "  # the driver's report lines
 _LAYER_KEY = re.compile(r"^(?:model\.)?(.*)\.(lora_a|lora_b)$")
@@ -126,7 +121,7 @@ def train_run(
     config_path.write_text(_yaml(config), encoding="utf-8")
     started = time.monotonic()
     try:
-        metrics = _follow([sys.executable, "-m", "trainer.mlx_driver", str(config_path)],
+        metrics = _follow([sys.executable, "-m", "trainer.lora.mlx_driver", str(config_path)],
                           config["iters"], run, progress)  # fmt: skip
         to_peft(work / "adapter", run.adapter, base_dir)
     except TrainingInterrupted:

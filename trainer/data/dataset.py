@@ -29,20 +29,16 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from gateway.errors import LoragateError
+from gateway.errors import EmptyDataset
 from gateway.prompts import templates
 from gateway.store import Store
-from trainer import curate, replay
-from trainer.examples import TRUST_ORDER, Example, Interaction, interaction_from_row, threads
+from trainer.data import curate, replay
+from trainer.data.examples import TRUST_ORDER, Example, Interaction, interaction_from_row, threads
 
 _QUERY = (
     "SELECT id, created_at, workload, conversation_id, request, response_text, tool_calls, "
     "status, redactions FROM interactions{where} ORDER BY created_at"
 )
-
-
-class EmptyDataset(LoragateError):
-    """Nothing in the window can be trained on."""
 
 
 @dataclass

@@ -18,7 +18,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.generation import Assembled
 from gateway.prompts.schemas import violation
+from gateway.versions.bandit import wilson
+from trainer.evaluation.items import Item, expected_calls
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -150,3 +153,63 @@ def score_structured(reference: str, answer: str, schema: dict[str, Any]) -> Str
         )
         return StructuredScore(True, schema_ok, right, len(want))
     return StructuredScore(True, schema_ok, int(same_value(want, got)), 1)
+
+
+RIGHT = 0.5  # an item's score from which it counts as right
+
+
+def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, Any], list[float]]:
+    """Metrics of a suite, each rate with n and its Wilson interval, and each item's score."""
+    counts: dict[str, list[int]] = {}  # metric -> [hits, n]
+    f1s: list[float] = []
+    tp = fp = fn = 0
+    per_item: list[float] = []
+
+    def count(metric: str, hit: bool) -> None:
+        pair = counts.setdefault(metric, [0, 0])
+        pair[0] += int(hit)
+        pair[1] += 1
+
+    for item, answer in zip(items, answers, strict=True):
+        if item.tools:
+            got = [{"name": c.name, "arguments": c.arguments} for c in answer.calls]
+            s = score_call(expected_calls(item.reference), got, item.tools)
+            count("name_accuracy", s.name_ok)
+            count("full_call_accuracy", s.full_ok)
+            count("relevance" if s.call_expected else "irrelevance", s.called == s.call_expected)
+            if s.parsed is not None:
+                count("json_parse_rate", s.parsed)
+                count("schema_valid_rate", bool(s.schema_ok))
+            tp, fp, fn = tp + s.arg_tp, fp + s.arg_fp, fn + s.arg_fn
+            per_item.append(float(s.full_ok))
+        elif item.json_schema is not None:
+            st = score_structured(item.reference.get("content") or "", answer.text,
+                                  item.json_schema)  # fmt: skip
+            count("structured_parse_rate", st.parsed)
+            count("structured_schema_valid_rate", st.schema_ok)
+            counts.setdefault("field_exact_match", [0, 0])
+            counts["field_exact_match"][0] += st.fields_right
+            counts["field_exact_match"][1] += st.fields
+            per_item.append(float(st.schema_ok and st.fields_right == st.fields))
+        else:
+            reference = item.reference.get("content") or ""
+            count("exact_match", exact_match(reference, answer.text))
+            f1s.append(token_f1(reference, answer.text))
+            per_item.append(f1s[-1])
+    metrics: dict[str, Any] = {}
+    for metric, (hits, n) in counts.items():
+        low, high = wilson(hits, n)
+        metrics[metric] = {"rate": hits / n, "n": n, "interval": [low, high]}
+    if tp + fp + fn:
+        metrics["argument_f1"] = {"value": 2 * tp / (2 * tp + fp + fn), "n": tp + fp + fn}
+    if f1s:
+        metrics["token_f1"] = {"value": sum(f1s) / len(f1s), "n": len(f1s)}
+    right = sum(score >= RIGHT for score in per_item)
+    low, high = wilson(right, len(per_item))
+    metrics["right"] = {"rate": right_rate(per_item), "n": len(per_item),
+                        "interval": [low, high]}  # fmt: skip
+    return metrics, per_item
+
+
+def right_rate(scores: list[float]) -> float:
+    return sum(score >= RIGHT for score in scores) / max(len(scores), 1)

@@ -1,0 +1,227 @@
+"""`loragate eval`: a model version answers fixed items; each answer is scored; rates come
+with Wilson 95 % intervals, and two versions are compared on the same items, paired.
+
+Suites:
+- `held-out`: the eval split of the version's training dataset (else the newest dataset built):
+  each example's last target turn is the reference, the conversation before it the prompt.
+- `general`: `evalsets/general.jsonl`, shipped and never trained on (chat, instructions, tools
+  unrelated to the user's, including turns where no call is right): it catches forgetting.
+With `--judge MODEL`, a model on an OpenAI-compatible endpoint (this gateway by default) also
+says whether each text answer is right given the reference (`judge_accuracy`).
+Items with tools are scored as calls (`scoring.py`), items with a response schema as
+structured output, the rest as text (exact match, token F1). An item is *right* when its call
+is wholly right, its output is schema-valid with every field right, or its token F1 is ≥ 0.5;
+pairs of versions are compared on that, with an exact sign test on the items only one got.
+Answers are greedy (temperature 0; no seed, so that the shared prefix of agent prompts is reused)
+from the version's GGUF in llama.cpp, in prefix order (items with the same tools and system prompt
+one after the other, so each reuses the last one's KV cache), each within a budget set by its
+reference: twice as many tokens as the reference text has characters, as many as its calls have,
+plus 32. A token is at least one character, so an exact call always fits, and so does a text
+twice the reference's length, where token F1 stops counting an answer right at three times the
+reference's words; answers cut at the budget are scored as cut. Runs are stored in `eval_runs`,
+and a version's scores on the same items are computed once and reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import EvalError
+from gateway.generation import Assembled, GenerationRequest
+from gateway.store import Store
+from gateway.versions.registry import Registry, Version
+from trainer.evaluation.items import Item, budget, items_hash, prefix_order, suite_items
+from trainer.evaluation.judge import Judge, judged
+from trainer.evaluation.scoring import score_items
+from trainer.evaluation.stats import paired
+
+SEED_TARGETS = {"name_accuracy": 0.95, "json_parse_rate": 0.99, "full_call_accuracy": 0.90}
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def answer_all(
+    gguf: Path, items: list[Item], *, label: str = "", say: Callable[[str], None] | None = None
+) -> list[Assembled]:
+    """Greedy answers from the GGUF in llama.cpp, in `items`' order (answered in prefix order),
+    with a status line (rate, ETA)."""
+    from gateway.backends.llamacpp import LlamaCppBackend
+
+    say = say or _stderr
+    engine = LlamaCppBackend(gguf, n_ctx=4096, n_threads=None, n_batch=256, cache_mb=64)
+
+    async def run() -> list[Assembled]:
+        await engine.start()
+        answers: dict[int, Assembled] = {}
+        started = time.monotonic()
+        try:
+            for done, index in enumerate(prefix_order(items), 1):
+                item = items[index]
+                request = GenerationRequest(
+                    model="eval", messages=item.messages, tools=item.tools or None,
+                    json_schema=item.json_schema, temperature=0.0, max_tokens=budget(item),
+                )  # fmt: skip
+                answer = answers[index] = Assembled()
+                async for event in engine.generate(request):
+                    answer.add(event)
+                rate = done / (time.monotonic() - started)
+                if done % 10 == 0 or done == len(items):
+                    say(f"  {label or gguf.name}: {done}/{len(items)} answered, {rate:.1f}/s, "
+                        f"ETA {(len(items) - done) / rate:.0f} s")  # fmt: skip
+        finally:
+            await engine.close()
+        return [answers[i] for i in range(len(items))]
+
+    return asyncio.run(run())
+
+
+def stored_run(store: Store, version: str, suite: str, digest: str) -> SuiteRun | None:
+    """The newest earlier run of `version` on the same items (same answering protocol)."""
+    row = store.one(
+        "SELECT metrics, items FROM eval_runs WHERE version = ? AND suite = ? AND items_hash = ? "
+        "ORDER BY created_at DESC LIMIT 1",
+        (version, suite, digest),
+    )
+    if row is None:
+        return None
+    scores = json.loads(row[1])
+    return SuiteRun(version, suite, digest, json.loads(row[0]), list(scores.values()),
+                    list(scores))  # fmt: skip
+
+
+@dataclass
+class SuiteRun:
+    version: str
+    suite: str
+    items_hash: str
+    metrics: dict[str, Any]
+    scores: list[float]
+    ids: list[str]
+
+
+def fresh_process() -> Executor:
+    """A worker in a fresh interpreter, for answering from a process that has trained with
+    torch: torch ships its own `libgomp.so.1`, which llama.cpp then shares, and after torch has
+    computed, llama.cpp answers ~60 % slower in that process (the general suite in 50 s instead
+    of 31 s on 2 cores). The worker prints its own progress lines to stderr."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_suite(
+    name: str, gguf: Path, suite: str, items: list[Item],
+    *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
+    worker: Executor | None = None,
+) -> SuiteRun:  # fmt: skip
+    """Answer and score one suite with the GGUF (not stored: see `store_run`), in `worker`
+    when given (`fresh_process`)."""
+    label = f"{name} {suite}"
+    answers = (worker.submit(answer_all, gguf, items, label=label).result() if worker
+               else answer_all(gguf, items, label=label, say=say))  # fmt: skip
+    metrics, scores = score_items(items, answers)
+    if judge is not None and (accuracy := judged(items, answers, judge)) is not None:
+        metrics["judge_accuracy"] = accuracy
+    return SuiteRun(name, suite, items_hash(items), metrics, scores, [i.id for i in items])
+
+
+def evaluate(
+    registry: Registry, version: Version, suite: str, items: list[Item],
+    *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
+) -> SuiteRun:  # fmt: skip
+    """Answer and score one suite, store the run, and return it."""
+    run = run_suite(version.name, version.gguf, suite, items, judge=judge, say=say)
+    store_run(registry.store, run)
+    return run
+
+
+def store_run(store: Store, run: SuiteRun) -> None:
+    scores = json.dumps(dict(zip(run.ids, run.scores, strict=True)))
+    store.execute(
+        "INSERT INTO eval_runs (id, created_at, version, suite, items_hash, n, metrics, items) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ("ev_" + uuid.uuid4().hex, time.time(), run.version, run.suite, run.items_hash,
+         len(run.scores), json.dumps(run.metrics), scores),
+    )  # fmt: skip
+
+
+def compare(
+    registry: Registry, version: Version, against: Version | None, suites: list[str],
+    *, workload: str | None = None, judge: Judge | None = None,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Every suite on `version` (and `against`, on the same items), with the paired result;
+    held-out items of `workload` only, when given. A suite with no items is skipped, with
+    the reason in `skipped`, unless it is the only one asked for."""
+    report: dict[str, Any] = {
+        "version": version.name, "against": against.name if against else None, "suites": {},
+        "skipped": {},
+    }  # fmt: skip
+    for suite in suites:
+        try:
+            items = suite_items(registry.home, suite, version, workload)
+            if not items:
+                raise EvalError(f"no held-out items of the workload {workload!r}")
+        except EvalError as exc:
+            if len(suites) == 1:
+                raise
+            report["skipped"][suite] = exc.message
+            continue
+        mine = evaluate(registry, version, suite, items, judge=judge, say=say)
+        entry: dict[str, Any] = {"n": len(items), "items_hash": mine.items_hash,
+                                 version.name: mine.metrics}  # fmt: skip
+        if against is not None:
+            earlier = stored_run(registry.store, against.name, suite, mine.items_hash)
+            if earlier is not None and judge is None:
+                (say or _stderr)(f"  {against.name} {suite}: its earlier run on these items")
+                theirs = earlier
+            else:
+                theirs = evaluate(registry, against, suite, items, judge=judge, say=say)
+            entry[against.name] = theirs.metrics
+            entry["paired"] = paired(mine.scores, theirs.scores)
+        report["suites"][suite] = entry
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = []
+    names = [report["version"], *([report["against"]] if report["against"] else [])]
+    for suite, entry in report["suites"].items():
+        lines.append(f"{suite} ({entry['n']} items)")
+        metrics = sorted({m for name in names for m in entry[name]})
+        lines.append(f"  {'METRIC':<30}" + "".join(f"{name:>34}" for name in names))
+        for metric in metrics:
+            cells = []
+            for name in names:
+                value = entry[name].get(metric)
+                if value is None:
+                    cells.append(f"{'-':>34}")
+                elif "rate" in value:
+                    low, high = value["interval"]
+                    cells.append(f"{value['rate']:.3f} ({low:.3f}-{high:.3f}) n={value['n']}"
+                                 .rjust(34))  # fmt: skip
+                else:
+                    cells.append(f"{value['value']:.3f} n={value['n']}".rjust(34))
+            target = SEED_TARGETS.get(metric)
+            label = f"{metric} (target > {target:.0%})" if target else metric
+            lines.append(f"  {label:<30}" + "".join(cells))
+        if "paired" in entry:
+            p = entry["paired"]
+            verdict = "significant" if p["significant"] else "not significant"
+            lines.append(f"  paired: {p['wins']} wins, {p['losses']} losses, {p['ties']} ties; "
+                         f"difference {p['difference'] * 100:+.1f} points, p = {p['p_value']:.3f}"
+                         f" ({verdict})")  # fmt: skip
+    lines += [f"{suite}: skipped: {why}" for suite, why in report.get("skipped", {}).items()]
+    return "\n".join(lines)
