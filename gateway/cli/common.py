@@ -1,0 +1,96 @@
+"""What the commands share: their settings, store, registry and journal, read once per
+command, and where the gateway serving a home answers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.cli import address
+from gateway.config import Settings, load_settings
+from gateway.errors import LoragateError
+from gateway.recording import logbook
+from gateway.recording.journal import Journal
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.versions.ollama_tags import OllamaDeployer
+    from gateway.versions.registry import Registry
+
+HOME_HELP = "data folder [LORAGATE_HOME, ~/.loragate]"
+
+EPOCHS_HELP = ("passes over the data [chat: 2, 1 from 100 examples on; tool calls: 400 "
+               "example-passes, 1 to 4]")  # fmt: skip
+
+
+def add_verb(
+    verbs: argparse._SubParsersAction, name: str, **kwargs: str
+) -> argparse.ArgumentParser:
+    """A verb of `log`, `dataset` or `models`; it takes `--home` too, so that
+    `loragate models register X.gguf --home H` works as well as `loragate models --home H ...`."""
+    verb = verbs.add_parser(name, **kwargs)
+    verb.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return verb
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings a command (other than `serve`) runs with, read once per command."""
+    if not hasattr(args, "settings"):
+        args.settings = load_settings({"home": args.home})
+    return args.settings
+
+
+def store_of(args: argparse.Namespace) -> Store:
+    settings = settings_of(args)
+    return logbook.open_store(settings.home, settings.store_url)
+
+
+def journal_of(args: argparse.Namespace) -> Journal:
+    return Journal(settings_of(args).home / "journal")
+
+
+def served_gguf(settings: Settings) -> Path | None:
+    """The GGUF versions are trained from: the embedded engine's, or `train_base`."""
+    from gateway.versions.hosts import training_base
+
+    return training_base(settings)
+
+
+def registry_of(args: argparse.Namespace) -> tuple[Registry, str]:
+    """The registry with the served base's v0 in it, and that base's name."""
+    from gateway.backends.llamacpp import model_name_for
+    from gateway.versions.registry import Registry
+
+    settings = settings_of(args)
+    gguf = served_gguf(settings)
+    if gguf is None:
+        raise LoragateError(
+            "model versions need the embedded engine (backend = llamacpp) or, for an "
+            "upstream, train_base"
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url or settings.home / "store.db")
+    registry = Registry(store, settings.home)
+    base = model_name_for(gguf)
+    registry.ensure_base(gguf, base)
+    return registry, base
+
+
+def gateway_url(settings: Settings) -> str:
+    """Where the gateway serving this home answers (the address it left there), else where
+    these settings say it would, seen from this machine."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return address.running(settings.home) or f"http://{host}:{settings.port}"
+
+
+def ollama_of(args: argparse.Namespace, base: str) -> OllamaDeployer | None:
+    """The Ollama that versions are deployed to, when `ollama_deploy` names one."""
+    settings = settings_of(args)
+    if not settings.ollama_deploy:
+        return None
+    from gateway.versions.ollama_tags import OllamaDeployer
+
+    return OllamaDeployer(
+        settings.ollama_deploy, client_tag=settings.ollama_tag or f"{base}:latest"
+    )

@@ -1,0 +1,148 @@
+"""`loragate train` and `loragate retrain`: the trainer, run from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import get_args
+
+from gateway.cli.common import (
+    EPOCHS_HELP,
+    HOME_HELP,
+    gateway_url,
+    ollama_of,
+    registry_of,
+    served_gguf,
+    settings_of,
+)
+from gateway.config import Quant, Settings
+from gateway.recording import logbook
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    _train_parser(sub)
+    _retrain_parser(sub)
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a LoRA adapter on a dataset")
+    p.add_argument("--home", help=HOME_HELP)
+    p.add_argument("--dataset", help="dataset hash (or its start) or folder")
+    p.add_argument("--base", help="Hugging Face folder or GGUF [the served GGUF]")
+    p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
+                   help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
+    p.add_argument("--recipe", help="TOML or JSON file overriding hyperparameters")
+    p.add_argument("--epochs", type=float, help=EPOCHS_HELP)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument(
+        "--no-shared-prefix",
+        action="store_true",
+        help="train full sequences instead of running shared prefixes once",
+    )
+    p.add_argument("--resume", help="continue an interrupted run (its folder)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from trainer.lora.train import train_run
+
+    settings = settings_of(args)
+    base = Path(args.base).expanduser() if args.base else served_gguf(settings)
+    overrides: dict[str, object] = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.no_shared_prefix:
+        overrides["shared_prefix"] = False
+    store = logbook.open_store(settings.home, settings.store_url) if (
+        settings.store_url or (settings.home / "store.db").exists()) else None  # fmt: skip
+    run = train_run(
+        settings.home, store, dataset=args.dataset, base=base, engine=args.engine,
+        recipe_file=Path(args.recipe) if args.recipe else None, overrides=overrides,
+        resume=Path(args.resume) if args.resume else None,
+    )  # fmt: skip
+    m = run.metrics
+    eval_loss = f", eval loss {m['eval_loss']:.3f}" if m.get("eval_loss") is not None else ""
+    print(
+        f"{run.id}: {m['steps']} steps in {m['seconds']:.0f} s, {m['tokens_per_s']:.0f} "
+        f"tokens/s, train loss {m['train_loss']:.3f}{eval_loss}; adapter at {run.adapter}"
+    )
+
+
+def _retrain_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retrain",
+        help="dataset, training, export, checks, evaluation: a new candidate version",
+    )
+    p.add_argument("--home", help=HOME_HELP)
+    p.add_argument("--workload", help="train on and serve this workload only [all]")
+    p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
+                   help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
+    p.add_argument("--epochs", type=float, help=EPOCHS_HELP)
+    p.add_argument("--max-steps", type=int, help="stop training after this many steps")
+    p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
+    p.add_argument(
+        "--quant",
+        choices=get_args(Quant),
+        help="quantization of the served GGUF [LORAGATE_EXPORT_QUANT, Q4_K_M]",
+    )
+    p.add_argument("--dry-run", action="store_true", help="build the dataset and stop")
+    p.add_argument(
+        "--no-gate",
+        dest="no_gate",
+        action="store_true",
+        help="make it a candidate even if it fails the promotion gate (live routing decides)",
+    )
+    p.set_defaults(func=cmd_retrain)
+
+
+def cmd_retrain(args: argparse.Namespace) -> None:
+    from trainer.retrain import retrain
+
+    registry, base = registry_of(args)
+    overrides: dict[str, object] = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.threads is not None:
+        overrides["threads"] = args.threads
+    gguf = registry.get(f"{base}@v0").gguf
+    quant = args.quant or settings_of(args).export_quant
+    result = retrain(
+        registry.home, registry.store, gguf, base, workload=args.workload,
+        engine=args.engine, overrides=overrides, dry_run=args.dry_run, gated=not args.no_gate,
+        quant=quant, ollama=ollama_of(args, base),
+    )  # fmt: skip
+    print(result.summary())
+    if result.version is not None and result.passed:
+        print(_wait_until_served(settings_of(args), result.version.name))
+
+
+def _wait_until_served(settings: Settings, version: str, timeout: float = 60.0) -> str:
+    """A gateway running with this home loads the new version by itself; say when it serves it."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{gateway_url(settings)}/v1/models"
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    started = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers), timeout=5
+            ) as r:
+                names = [m["id"] for m in json.load(r)["data"]]
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return f"no gateway answers at {url}: it will serve {version} when it starts"
+        waited = time.monotonic() - started
+        if version in names:
+            return (
+                f"the gateway at {url.removesuffix('/v1/models')} serves {version} ({waited:.1f} s)"
+            )
+        if waited > timeout:
+            return f"the gateway at {url.removesuffix('/v1/models')} has not loaded {version} yet"
+        time.sleep(0.25)
