@@ -41,6 +41,8 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(VENV)/bin/deptry .
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -172,7 +172,7 @@ def completion_to_generation(body: CompletionRequest) -> GenerationRequest:
 # -- responses ------------------------------------------------------------------------------
 
 
-def _usage(finish: Finish | None) -> dict[str, int]:
+def _usage(finish: Finish | None) -> dict[str, Any]:
     prompt = finish.prompt_tokens if finish else 0
     completion = finish.completion_tokens if finish else 0
     return {

@@ -17,7 +17,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -66,7 +66,7 @@ def prompt_cache(capacity_bytes: int) -> Any:
     is counted."""
     from llama_cpp import LlamaRAMCache
 
-    class PromptCache(LlamaRAMCache):  # type: ignore[misc]
+    class PromptCache(LlamaRAMCache):
         @property
         def cache_size(self) -> int:
             return sum(state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
@@ -122,7 +122,7 @@ def model_name_for(path: Path) -> str:
 class _Job:
     tokens: list[int]
     options: dict[str, Any]
-    emit: Callable[[object], None]
+    emit: Callable[[object], object]
     cancel: threading.Event = field(default_factory=threading.Event)
     cached: int = 0
     # GBNF for the rest of a `<tool_call>` block, once the model has opened one on its own
@@ -295,7 +295,7 @@ class LlamaCppBackend:
 
     # -- generation ---------------------------------------------------------------------
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Event, None]:
         llm = self._llm_or_raise()
         assert self._style is not None
         prompt = build_prompt(request, self._style)
@@ -371,7 +371,7 @@ class LlamaCppBackend:
             return call_grammar(tools, parallel=parallel)
         return None
 
-    async def _stream(self, job: _Job, text_events: _TextEvents) -> AsyncIterator[Event]:
+    async def _stream(self, job: _Job, text_events: _TextEvents) -> AsyncGenerator[Event, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         job.emit = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)

@@ -6,7 +6,7 @@ conversations (`chat`) or prompts (`generate`) and come back as events."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ class OllamaBackend:
             raise self._translate(exc) from exc
         return [_info(m) for m in listing.models]
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Event, None]:
         try:
             if request.messages is not None:
                 stream = await self._client.chat(**_chat_params(request))

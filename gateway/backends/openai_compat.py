@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -70,7 +70,7 @@ class OpenAICompatBackend:
             for m in data.get("data", [])
         ]
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Event, None]:
         legacy = request.messages is None and (request.raw or request.suffix is not None)
         path, params = (
             ("/completions", _completion_params(request))
@@ -207,7 +207,7 @@ async def _sse_data(reply: aiohttp.ClientResponse) -> AsyncIterator[dict[str, An
         yield data
 
 
-async def _stream_events(reply: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+async def _stream_events(reply: aiohttp.ClientResponse) -> AsyncGenerator[Event, None]:
     reason, usage = "stop", None
     async for chunk in _sse_data(reply):
         usage = chunk.get("usage") or usage

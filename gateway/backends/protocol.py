@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ class Backend(Protocol):
     async def models(self) -> list[ModelInfo]:
         """The models this backend can serve right now."""
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[Event, None]:
         """Stream the answer; closing the iterator early cancels the generation."""
 
     def queue_depth(self) -> int:

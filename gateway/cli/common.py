@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli import address
 from gateway.config import Settings, load_settings
@@ -25,7 +25,7 @@ EPOCHS_HELP = ("passes over the data [chat: 2, 1 from 100 examples on; tool call
 
 
 def add_verb(
-    verbs: argparse._SubParsersAction, name: str, **kwargs: str
+    verbs: argparse._SubParsersAction, name: str, **kwargs: Any
 ) -> argparse.ArgumentParser:
     """A verb of `log`, `dataset` or `models`; it takes `--home` too, so that
     `loragate models register X.gguf --home H` works as well as `loragate models --home H ...`."""

@@ -97,7 +97,8 @@ def format_stats(data: dict[str, Any]) -> str:
 
 
 def _where(workload: str | None, since: float | None) -> tuple[str, list[Any]]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[str | float] = []
     if workload:
         clauses.append("workload = ?")
         args.append(workload)
@@ -215,7 +216,8 @@ def forget(
     the journal's not-yet-replayed files; returns how many from each."""
     if since is None and conversation is None:
         raise ConfigError("log forget needs --since or --conversation")
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[str | float] = []
     if since is not None:
         clauses.append("created_at >= ?")
         args.append(since)

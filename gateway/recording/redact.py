@@ -87,7 +87,7 @@ def _detect_secrets_patterns() -> list[re.Pattern[str]]:
     import detect_secrets.plugins as plugins
     from detect_secrets.plugins.base import RegexBasedDetector
 
-    found = []
+    found: list[re.Pattern[str]] = []
     for info in pkgutil.iter_modules(plugins.__path__):
         module = importlib.import_module(f"{plugins.__name__}.{info.name}")
         for name, cls in inspect.getmembers(module, inspect.isclass):

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 
 from gateway.backends.protocol import Backend
@@ -47,7 +47,7 @@ class Exchange:
     model_requested: str
     client: str | None
     _first: Event | None
-    _events: AsyncIterator[Event]
+    _events: AsyncGenerator[Event, None]
     _metrics: Metrics
     _recorder: Recorder
     answer: Assembled = field(default_factory=Assembled)
@@ -59,7 +59,7 @@ class Exchange:
     def finish(self) -> Finish | None:
         return self.answer.finish
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
+    async def __aiter__(self) -> AsyncGenerator[Event, None]:
         labels = (self.api, self.workload, self.version)
         try:
             first, self._first = self._first, None
@@ -270,7 +270,7 @@ class Service:
         )
         request = request.model_copy(update={"model": backend_model})
         labels = (api, workload, choice.version)
-        events = aiter(self.backend.generate(request))
+        events = self.backend.generate(request)
         self.metrics.queue_depth.labels(choice.version).set(self.backend.queue_depth())
         exchange = Exchange(
             interaction_id=new_interaction_id(),
@@ -294,7 +294,7 @@ class Service:
         try:
             exchange._first = await anext(events, None)
         except BaseException as exc:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
             if isinstance(exc, LoragateError):
                 self.metrics.errors.labels(*labels, exc.type).inc()
                 self.metrics.requests.labels(*labels, "error").inc()
@@ -306,14 +306,18 @@ class Service:
         return exchange
 
 
-async def _replay(events: list[Event], failure: LoragateError | None) -> AsyncIterator[Event]:
+async def _replay(
+    events: list[Event], failure: LoragateError | None
+) -> AsyncGenerator[Event, None]:
     for event in events:
         yield event
     if failure is not None:
         raise failure
 
 
-async def _chain(first: Event | None, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
+async def _chain(
+    first: Event | None, rest: AsyncGenerator[Event, None]
+) -> AsyncGenerator[Event, None]:
     if first is not None:
         yield first
     async for event in rest:

@@ -21,7 +21,7 @@ import uvicorn
 from gateway.serving.service import Service
 
 log = logging.getLogger("loragate")
-AFTER_GRACE = 1.0  # seconds uvicorn gives cancelled requests to wind down
+AFTER_GRACE = 1  # seconds uvicorn gives cancelled requests to wind down
 
 
 class GracefulStop:

@@ -28,7 +28,7 @@ class Row(tuple):
         row._names = names
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._names.index(key))
         return tuple.__getitem__(self, key)
@@ -129,12 +129,12 @@ class Postgres:
         return translated
 
     def execute(self, sql: str, params: Params = ()) -> Any:
-        return self.conn.execute(self._sql(sql), params or None)  # type: ignore[arg-type]
+        return self.conn.execute(self._sql(sql), params or None)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         rows = list(rows)
         if rows:
-            self.conn.cursor().executemany(self._sql(sql), rows)  # type: ignore[arg-type]
+            self.conn.cursor().executemany(self._sql(sql), rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

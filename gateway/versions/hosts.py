@@ -37,8 +37,13 @@ class VersionHost(Protocol):
     an Ollama holds each as a tag, an OpenAI-compatible server with runtime LoRA as a loaded
     adapter (both below). v0 is the base as the backend serves it."""
 
-    name: str  # the base's name in the registry
-    path: Path  # the base GGUF versions are trained from (v0's file)
+    @property
+    def name(self) -> str:
+        """The base's name in the registry."""
+
+    @property
+    def path(self) -> Path:
+        """The base GGUF versions are trained from (v0's file)."""
 
     def loaded(self) -> set[str]:
         """Versions that requests can be sent to now."""
@@ -183,8 +188,9 @@ def _embedded(settings: Settings, engines: VersionedEngines) -> VersionHost:
     return engines  # loads each version's GGUF itself
 
 
-def _upstream_base(settings: Settings) -> tuple[str, Path] | None:
-    """The registry name and GGUF of the base an upstream's versions are trained from."""
+def _upstream_base(settings: Settings) -> tuple[str, Path, str] | None:
+    """The registry name and GGUF of the base an upstream's versions are trained from, and the
+    upstream's name for its model."""
     from gateway.backends.llamacpp import model_name_for
 
     path = training_base(settings)
@@ -194,19 +200,19 @@ def _upstream_base(settings: Settings) -> tuple[str, Path] | None:
         raise ConfigError(
             "train_base needs --model: the upstream's name for the model it was made from"
         )
-    return model_name_for(path), path
+    return model_name_for(path), path, settings.model
 
 
 def _ollama_tags(settings: Settings, backend: OllamaBackend) -> VersionHost | None:
     if (base := _upstream_base(settings)) is None:
         return None
-    return OllamaTags(*base, settings.model, OllamaDeployer(backend.upstream))
+    return OllamaTags(*base, OllamaDeployer(backend.upstream))
 
 
 def _runtime_loras(settings: Settings, backend: OpenAICompatBackend) -> VersionHost | None:
     if (base := _upstream_base(settings)) is None:
         return None
-    return RuntimeLoras(*base, settings.model, backend)
+    return RuntimeLoras(*base, backend)
 
 
 # Keyed by `settings.backend`, as `gateway.backends` builds the backend.

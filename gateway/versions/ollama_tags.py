@@ -139,7 +139,7 @@ class OllamaDeployer:
     def sync(self, registry: Registry, base: str) -> list[str]:
         """Make Ollama match the registry: every active and candidate version has its tag, and
         the clients' tag is the active one's. Returns what was done, a line each."""
-        done = []
+        done: list[str] = []
         slot = registry.routing(base).get(ALL)
         if slot is None:
             return done

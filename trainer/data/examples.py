@@ -121,7 +121,7 @@ class Example:
 
     def target_tools(self) -> list[str]:
         """Names of the tools called in target turns ('' for a plain-text target)."""
-        names = []
+        names: list[str] = []
         for i in self.targets:
             calls = self.messages[i].get("tool_calls") or []
             names.extend(c["function"]["name"] for c in calls) if calls else names.append("")

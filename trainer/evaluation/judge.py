@@ -10,8 +10,11 @@ from gateway.generation import Assembled
 from gateway.versions.bandit import wilson
 from trainer.evaluation.items import Item
 
-_VERDICT = {"type": "object", "properties": {"verdict": {"type": "string", "enum": ["yes", "no"]}},
-            "required": ["verdict"]}  # fmt: skip
+_VERDICT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"verdict": {"type": "string", "enum": ["yes", "no"]}},
+    "required": ["verdict"],
+}
 
 
 class Judge:

@@ -33,7 +33,9 @@ PROBE_TEXT = (
     "def área(r: float) -> float:\n    return 3.14159 * r ** 2  # π r², 日本語 🙂\n"
     "<|im_start|>user\nHello,   world!\t\"quoted\" {'k': [1, 2]}<|im_end|>\n"
 )
-PROBE_MESSAGES = [{"role": "user", "content": "What is the capital of France? Answer briefly."}]
+PROBE_MESSAGES: list[Any] = [
+    {"role": "user", "content": "What is the capital of France? Answer briefly."}
+]
 
 
 @dataclass
@@ -209,7 +211,8 @@ def check(gguf: Path, reference: Path | None, *, lora: Path | None) -> dict[str,
                 )
         if llm.detokenize(ids, special=True).decode("utf-8", "replace") != PROBE_TEXT:
             raise ExportError(f"{gguf.name} does not decode the probe text back to itself")
-        reply = llm.create_chat_completion(PROBE_MESSAGES, max_tokens=24, temperature=0.0)
+        # not streamed: one response (llama-cpp-python types it as either)
+        reply: Any = llm.create_chat_completion(PROBE_MESSAGES, max_tokens=24, temperature=0.0)
         answer = reply["choices"][0]["message"].get("content") or ""
         if not answer.strip():
             raise ExportError(f"{(lora or gguf).name} answered the probe prompt with nothing")

@@ -40,8 +40,9 @@ def main(path: str) -> None:
         values.setdefault(key, value)
     args = types.SimpleNamespace(**values)
     np.random.seed(args.seed)
-    model, tokenizer = lora.load(args.model)
-    train_set, valid_set, _ = lora.load_dataset(args, tokenizer)
+    # `load` returns a third value only with return_config=True, which mypy cannot see
+    model, tokenizer = lora.load(args.model)  # type: ignore[misc]
+    train_set, valid_set, _ = lora.load_dataset(args, tokenizer)  # type: ignore[arg-type]
     lora.train_model(args, model, train_set, valid_set, JsonLines())
 
 

@@ -61,7 +61,7 @@ class LoraModel:
             )  # fmt: skip
             self.model = get_peft_model(model, config)
         self.model.to(self.device)
-        self.causal = self.model.get_base_model()
+        self.causal: Any = self.model.get_base_model()  # the transformers model under peft
         self.parameters = sum(p.numel() for p in model.parameters())
 
     def autocast(self) -> Any:
@@ -86,7 +86,7 @@ class LoraModel:
             labels[row, : len(suffix)] = torch.tensor(e.labels[p:])
             mask[row, p : p + len(suffix)] = 1
         ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
-        inner = self.causal.model
+        inner = self.causal.model  # the decoder stack under the LM head
         with self.autocast():
             cache = None
             if p:
@@ -240,7 +240,7 @@ def _save(model: LoraModel, optimizer: Any, scheduler: Any, folder: Path, step: 
     torch = model.torch
     staging = folder.with_name(folder.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    model.model.save_pretrained(staging / "adapter")
+    model.model.save_pretrained(str(staging / "adapter"))
     torch.save(
         {"step": step, "stats": stats, "optimizer": optimizer.state_dict(),
          "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},

@@ -65,14 +65,14 @@ def train_run(
     on_step: Any = None,
 ) -> Run:
     """Train, or continue an interrupted run; returns the finished run."""
-    if resume is None and (dataset is None or base is None):
-        raise LoragateError("train needs --dataset and a base (or --resume RUN)")
+    run: Run | None = None
     if resume is not None:
-        run: Run | None = Run.load(resume.expanduser())
-        dataset_dir = find_dataset(home, run.dataset_hash)
-        base_dir = bases.resolve(Path(run.base), home)
+        run = resumed = Run.load(resume.expanduser())
+        dataset_dir = find_dataset(home, resumed.dataset_hash)
+        base_dir = bases.resolve(Path(resumed.base), home)
+    elif dataset is None or base is None:
+        raise LoragateError("train needs --dataset and a base (or --resume RUN)")
     else:
-        run = None
         dataset_dir = find_dataset(home, dataset)
         base_dir = bases.resolve(base, home)
     if engine == "mlx":
