@@ -1,10 +1,11 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the parts are built once here and handed to each other."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
@@ -22,6 +23,7 @@ from gateway.recording.recorder import Recorder
 from gateway.serving.catalog import Catalog, published_name
 from gateway.serving.metrics import CONTENT_TYPE, Metrics
 from gateway.serving.service import Service
+from gateway.versions.handle import RegistryHandle
 from gateway.versions.hosts import VersionHost, version_host
 from gateway.versions.live import LiveRouting, policy_of
 from gateway.versions.rollout import Rollout
@@ -30,31 +32,56 @@ from gateway.versions.router import Router
 if TYPE_CHECKING:
     from gateway.versions.schedule import Scheduler
 
+log = logging.getLogger("loragate")
+
+
+@dataclass
+class Versions:
+    """What serves trained versions of the base: where they are hosted, the router between
+    them, the registry they come from, the hot swap, live routing and scheduled retraining."""
+
+    host: VersionHost
+    router: Router
+    registry: RegistryHandle
+    rollout: Rollout
+    live: LiveRouting
+    served: str  # the name clients ask for
+
+    @classmethod
+    def of(cls, settings: Settings, host: VersionHost, preferred: str | None) -> Versions:
+        served = published_name(preferred.removesuffix(":latest")) if preferred else host.name
+        router = Router(host.name, served=served, canary_share=settings.canary_share)
+        registry = RegistryHandle(settings.store_target, settings.home, host.path, host.name)
+        live = LiveRouting(
+            router, registry, policy=policy_of(settings), decide=settings.auto_promote
+        )
+        return cls(host, router, registry, Rollout(host, router, registry), live, served)
+
+    async def start(self, settings: Settings, stack: AsyncExitStack) -> Scheduler | None:
+        stack.callback(self.registry.close)
+        await self.rollout.start()
+        stack.push_async_callback(self.rollout.close)
+        self.live.start()
+        stack.push_async_callback(self.live.close)
+        scheduler = _scheduler(settings, self.host)
+        if scheduler is not None:
+            scheduler.start()
+            stack.push_async_callback(scheduler.close)
+        return scheduler
+
 
 def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     """Build the gateway; the backend starts (loads its model) in the app's lifespan."""
     backend = backend or create_backend(settings)
     # For an upstream, --model names the model that aliases (auto, continue, ...) go to.
     preferred = settings.model if settings.backend != "llamacpp" else None
-    router, rollout, live, versioned = None, None, None, None
     host = version_host(settings, backend)
-    if host is not None:  # trained versions are hot-swapped in
-        served = published_name(preferred.removesuffix(":latest")) if preferred else host.name
-        router = Router(host.name, served=served, canary_share=settings.canary_share)
-        rollout = Rollout(host, router, home=settings.home, store_url=settings.store_url)
-        live = LiveRouting(
-            router,
-            home=settings.home,
-            store_url=settings.store_url,
-            policy=policy_of(settings),
-            decide=settings.auto_promote,
-        )
-        versioned = (host.name, served)
+    versions = Versions.of(settings, host, preferred) if host is not None else None
     catalog = Catalog(
         backend,
         preferred=preferred,
-        versions=router.versions if router else None,
-        versioned=versioned,
+        versions=versions.router.versions if versions else None,
+        versioned=(versions.host.name, versions.served) if versions else None,
     )
     metrics = Metrics()
     recorder = Recorder(
@@ -68,41 +95,46 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
-        await recorder.start()
-        await backend.start()
-        try:
-            await catalog.refresh()
-        except UpstreamError as exc:  # an upstream may come up later; requests get 502 until then
-            logging.getLogger("loragate").warning("%s", exc.message)
-        if rollout is not None:
-            await rollout.start()
-        if live is not None:
-            live.start()
-        scheduler = _scheduler(settings, host) if host is not None else None
-        if scheduler is not None:
-            scheduler.start()
-        app.state.scheduler = scheduler
-        app.state.ready = True
-        try:
-            yield
-        finally:
-            app.state.ready = False
-            if scheduler is not None:
-                await scheduler.close()
-            if live is not None:
-                await live.close()
-            if rollout is not None:
-                await rollout.close()
-            await backend.close()
-            await recorder.close()  # drains every queued record before the process exits
+        async with AsyncExitStack() as stack:  # stops in the reverse order of starting
+            await recorder.start()
+            stack.push_async_callback(recorder.close)  # drains every queued record
+            await backend.start()
+            stack.push_async_callback(backend.close)
+            try:
+                await catalog.refresh()
+            except UpstreamError as exc:  # an upstream may come up later: 502 until then
+                log.warning("%s", exc.message)
+            app.state.scheduler = await versions.start(settings, stack) if versions else None
+            app.state.ready = True
+            try:
+                yield
+            finally:
+                app.state.ready = False
 
     app = FastAPI(title="loragate", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    router = versions.router if versions else None
     app.state.service = Service(
         backend, catalog, metrics, recorder, router, host,
         fallback=settings.fallback, shadow_share=settings.shadow_share,
     )  # fmt: skip
-    app.state.rollout = rollout
+    app.state.rollout = versions.rollout if versions else None
+    _add_routes(app, catalog, metrics)
+    app.add_middleware(
+        LoragateHeaders,
+        default_version=router.active_version if router else catalog.default_version,
+        api_key=settings.api_key,
+    )
+    app.add_middleware(  # outermost: nothing runs for a web page's request
+        FrontDoor,
+        allowed_hosts=settings.allowed_hosts,
+        origins=settings.origins,
+        check_host=settings.is_loopback,
+    )
+    return app
+
+
+def _add_routes(app: FastAPI, catalog: Catalog, metrics: Metrics) -> None:
     app.include_router(openai.router)
     app.include_router(feedback.router)
     app.include_router(ollama.router)
@@ -122,19 +154,6 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    app.add_middleware(
-        LoragateHeaders,
-        default_version=router.active_version if router else catalog.default_version,
-        api_key=settings.api_key,
-    )
-    app.add_middleware(  # outermost: nothing runs for a web page's request
-        FrontDoor,
-        allowed_hosts=settings.allowed_hosts,
-        origins=settings.origins,
-        check_host=settings.is_loopback,
-    )
-    return app
-
 
 def _scheduler(settings: Settings, host: VersionHost) -> Scheduler | None:
     """Scheduled retraining, when `retrain_every` is set; the embedded engine keeps one core
@@ -148,8 +167,8 @@ def _scheduler(settings: Settings, host: VersionHost) -> Scheduler | None:
             await host.set_threads(1 if training else settings.n_threads)
 
     return Scheduler(
+        settings.store_target,
         settings.home,
-        settings.store_url,
         every=parse_duration(settings.retrain_every),
         min_new=settings.retrain_min_new_examples,
         on_busy=hand_over,

@@ -16,13 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.errors import ConfigError
 
 BackendName = Literal["llamacpp", "ollama", "openai"]
-Quant = Literal[
-    "Q4_K_M", "Q5_K_M", "Q8_0", "F16"
-]  # served GGUFs; `trainer/export/gguf.py` makes them
+# How served GGUFs are quantized (trainer.export makes them), with llama.cpp's file type of each.
+Quant = Literal["Q4_K_M", "Q5_K_M", "Q8_0", "F16"]
+QUANT_FILE_TYPES: dict[str, int] = {"Q4_K_M": 15, "Q5_K_M": 17, "Q8_0": 7, "F16": 1}
+STORE_FILE = "store.db"
 LogLevel = Literal["debug", "info", "warning", "error"]
 ENV_PREFIX = "LORAGATE_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def store_target(home: Path, url: str | None) -> Path | str:
+    """Where the store is: the PostgreSQL `url` when given, else the SQLite file in `home`."""
+    return url or home / STORE_FILE
 
 
 def parse_duration(text: str) -> float:
@@ -154,6 +160,11 @@ class Settings(BaseModel):
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )
+    llama_cpp_dir: Path | None = Field(
+        None,
+        description="A llama.cpp checkout whose converter scripts export uses; None = those of "
+        "the installed llama-cpp-python's source distribution.",
+    )
 
     @field_validator("retrain_every")
     @classmethod
@@ -161,6 +172,10 @@ class Settings(BaseModel):
         if value is not None:
             parse_duration(value)
         return value
+
+    @property
+    def store_target(self) -> Path | str:
+        return store_target(self.home, self.store_url)
 
     @property
     def skipped_workloads(self) -> frozenset[str]:

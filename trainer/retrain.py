@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import LoragateError
-from gateway.store import Store
 from gateway.versions.registry import ALL, Registry, Version, file_record
 from trainer.evaluation import (
     SUITES,
@@ -34,9 +32,12 @@ from trainer.evaluation import (
     stored_run,
 )
 from trainer.lora import base_model as bases
+from trainer.progress import Say, Stage, to_stderr
 
 if TYPE_CHECKING:
     from gateway.versions.ollama_tags import OllamaDeployer
+    from trainer.export.gguf import Artifacts
+    from trainer.lora.runs import Run
 
 STAGES = ("dataset", "train", "export", "evaluate", "deploy", "register")
 
@@ -86,126 +87,141 @@ class RetrainResult:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class RetrainOptions:
+    """What `loragate retrain` was asked for. `quant`: how the served GGUF is quantized;
+    `gated`: a version that fails the promotion gate is registered as `failed` (with False it
+    becomes a candidate anyway, the gate's verdict recorded); `llama_cpp_dir`: a llama.cpp
+    checkout whose converters export uses."""
+
+    workload: str | None = None
+    engine: str = "torch"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    gated: bool = True
+    quant: str = "Q4_K_M"
+    llama_cpp_dir: Path | None = None
+
+
 def retrain(
-    home: Path,
-    store: Store,
-    gguf: Path,
-    base_name: str,
-    *,
-    workload: str | None = None,
-    engine: str = "torch",
-    overrides: dict[str, Any] | None = None,
-    dry_run: bool = False,
-    gated: bool = True,
-    quant: str = "Q4_K_M",
-    ollama: OllamaDeployer | None = None,
-    say: Callable[[str], None] | None = None,
-) -> RetrainResult:
-    """`quant`: how the served GGUF is quantized (`trainer/export/gguf.py`); `gated`: a version
-    that fails the promotion gate is registered as `failed` (with False it becomes a candidate
-    anyway, the gate's verdict recorded); `ollama`: also create the candidate there (before
-    registering it, so that a failure there leaves nothing registered)."""
-    from trainer.data.dataset import BuildOptions, build, gguf_token_counter
-    from trainer.export.gguf import export
-    from trainer.lora.train import eval_loss, train_run
-
-    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    registry = Registry(store, home)
+    registry: Registry, gguf: Path, base_name: str, options: RetrainOptions = RetrainOptions(),
+    *, ollama: OllamaDeployer | None = None, say: Say = to_stderr,
+) -> RetrainResult:  # fmt: skip
+    """The stages in order, on the store of `registry`. With `ollama`, the candidate is also
+    created there (before registering it, so that a failure there leaves nothing registered)."""
     registry.ensure_base(gguf, base_name)
-    lane = workload or ALL
-    active = registry.active(base_name, lane)
-    seconds: dict[str, float] = {}
+    return _Retrain(registry, gguf, base_name, options, ollama, say).run()
 
-    stages = [s for s in STAGES if s != "deploy" or ollama is not None]
-    suite_runs: dict[str, tuple[SuiteRun, SuiteRun]] = {}
 
-    def stage(name: str) -> _Stage:
-        return _Stage(name, stages, seconds, say)
+class _Retrain:
+    def __init__(self, registry: Registry, gguf: Path, base_name: str, options: RetrainOptions,
+                 ollama: OllamaDeployer | None, say: Say) -> None:  # fmt: skip
+        self.registry, self.gguf, self.base_name = registry, gguf, base_name
+        self.options, self.ollama, self.say = options, ollama, say
+        self.home, self.store = registry.home, registry.store
+        self.lane = options.workload or ALL
+        self.active = registry.active(base_name, self.lane)
+        self.seconds: dict[str, float] = {}
+        self.stages = [s for s in STAGES if s != "deploy" or ollama is not None]
+        self.suite_runs: dict[str, tuple[SuiteRun, SuiteRun]] = {}
+        self.planned: Version | None = None  # the version as pushed to Ollama
 
-    with stage("dataset"):
-        options = BuildOptions(workloads=[workload] if workload else [])
-        dataset = build(store, home, options, count_tokens=gguf_token_counter(gguf))
-    result = RetrainResult(dataset.manifest, seconds, active=active.name if active else None)
-    if dry_run:
-        say("dry run: nothing trained or registered")
+    def stage(self, name: str) -> Stage:
+        label = f"[{self.stages.index(name) + 1}/{len(self.stages)}] {name}"
+        return Stage(name, self.seconds, self.say, label=label)
+
+    def run(self) -> RetrainResult:
+        from trainer.data.dataset import BuildOptions, build, gguf_token_counter
+        from trainer.lora.train import train_run
+
+        with self.stage("dataset"):
+            workloads = [self.options.workload] if self.options.workload else []
+            dataset = build(self.store, self.home, BuildOptions(workloads=workloads),
+                            count_tokens=gguf_token_counter(self.gguf))  # fmt: skip
+        active = self.active.name if self.active else None
+        result = RetrainResult(dataset.manifest, self.seconds, active=active)
+        if self.options.dry_run:
+            self.say("dry run: nothing trained or registered")
+            return result
+        with self.stage("train"):
+            options = self.options
+            run = train_run(self.home, self.store, dataset=dataset.hash, base=self.gguf,
+                            engine=options.engine, overrides=options.overrides)  # fmt: skip
+        staging = self.registry.folder_for(self.base_name)
+        try:
+            self._make(result, run, dataset.hash, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if self.planned is not None and self.ollama is not None and result.version is None:
+                with contextlib.suppress(LoragateError):
+                    self.ollama.remove(self.planned.name)
+            raise
+        if self.planned is not None and result.version is not None and (
+                result.version.name != self.planned.name):  # fmt: skip
+            raise LoragateError(
+                f"registered as {result.version.name} while another retrain ran; Ollama has it "
+                f"as {self.planned.name}: run `loragate models promote` or `rollback` to "
+                "resynchronize"
+            )
         return result
-    with stage("train"):
-        run = train_run(home, store, dataset=dataset.hash, base=gguf, engine=engine,
-                        overrides=overrides)  # fmt: skip
-    staging = registry.folder_for(base_name)
-    planned: Version | None = None  # the version as pushed to Ollama
-    try:
-        with stage("export"):
-            artifacts = export(run.adapter, bases.resolve(gguf, home), staging, home=home,
-                               reference_gguf=gguf, quant=quant, say=say)  # fmt: skip
-        with stage("evaluate"):
-            # The held-out split's loss (the new adapter's, the base's, the active trained
-            # version's), then the suites against the active version and the promotion gate.
-            result.metrics = {
-                "eval_loss": run.metrics.get("eval_loss"),
-                "base_eval_loss": run.metrics.get("base_eval_loss"),
-                "train_loss": run.metrics.get("train_loss"),
-                "checks": artifacts.checks,
-            }
-            if active is not None and "peft" in active.files:
-                result.metrics["active_eval_loss"] = eval_loss(
-                    home, dataset.hash, gguf, Path(active.files["peft"]["path"])
-                )
-            if active is not None:
-                suite_runs = _suites(registry, artifacts.gguf, active, dataset.hash, say)
-                result.metrics.update(_gate_metrics(suite_runs, gated))
-        if not result.passed:
-            ollama = None  # a version that failed the gate is kept, not deployed
-        if ollama is not None:
-            with stage("deploy"):
-                number = registry.next_number(base_name)
-                planned = Version(
-                    name=f"{base_name}@v{number}", base=base_name, number=number,
-                    files={"gguf": file_record(artifacts.gguf)}, created_at=time.time(),
-                )  # fmt: skip
-                say(f"Ollama: created {ollama.push(planned, lane)}")
-        with stage("register"):
-            result.version = registry.add(
-                base_name, staging,
+
+    def _make(self, result: RetrainResult, run: Run, dataset_hash: str, staging: Path) -> None:
+        """Export, evaluate, deploy and register: everything after training that leaves files."""
+        from trainer.export.gguf import ExportOptions, export
+
+        with self.stage("export"):
+            options = ExportOptions(quant=self.options.quant, reference_gguf=self.gguf,
+                                    llama_cpp_dir=self.options.llama_cpp_dir)  # fmt: skip
+            artifacts = export(run.adapter, bases.resolve(self.gguf, self.home), staging,
+                               self.home, options, self.say)  # fmt: skip
+        with self.stage("evaluate"):
+            result.metrics = self._evaluate(run, artifacts, dataset_hash)
+        if self.ollama is not None and result.passed:  # a failed version is kept, not deployed
+            with self.stage("deploy"):
+                self._deploy(artifacts)
+        with self.stage("register"):
+            result.version = self.registry.add(
+                self.base_name, staging,
                 {"gguf": artifacts.gguf, "adapter_gguf": artifacts.adapter_gguf,
                  "peft": artifacts.peft},
-                workload=lane, state="candidate" if result.passed else "failed",
+                workload=self.lane, state="candidate" if result.passed else "failed",
                 reason=result.metrics.get("gate", {}).get("reason") or "retrained",
-                parent=active.name if active else None, run_id=run.id,
-                dataset_hash=dataset.hash, metrics=result.metrics,
+                parent=self.active.name if self.active else None, run_id=run.id,
+                dataset_hash=dataset_hash, metrics=result.metrics,
             )  # fmt: skip
-            for mine, _ in suite_runs.values():
+            for mine, _ in self.suite_runs.values():
                 mine.version = result.version.name
-                store_run(registry.store, mine)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if planned is not None and ollama is not None and result.version is None:
-            with contextlib.suppress(LoragateError):
-                ollama.remove(planned.name)
-        raise
-    if planned is not None and result.version is not None and result.version.name != planned.name:
-        raise LoragateError(
-            f"registered as {result.version.name} while another retrain ran; Ollama has it "
-            f"as {planned.name}: run `loragate models promote` or `rollback` to resynchronize"
-        )
-    return result
+                store_run(self.store, mine)
 
+    def _evaluate(self, run: Run, artifacts: Artifacts, dataset_hash: str) -> dict[str, Any]:
+        """The held-out split's loss (the new adapter's, the base's, the active trained
+        version's), then the suites against the active version and the promotion gate."""
+        from trainer.lora.train import eval_loss
 
-class _Stage:
-    def __init__(
-        self, name: str, stages: list[str], seconds: dict[str, float], say: Callable[[str], None]
-    ) -> None:
-        self.name, self.stages, self.seconds, self.say = name, stages, seconds, say
+        metrics: dict[str, Any] = {
+            "eval_loss": run.metrics.get("eval_loss"),
+            "base_eval_loss": run.metrics.get("base_eval_loss"),
+            "train_loss": run.metrics.get("train_loss"),
+            "checks": artifacts.checks,
+        }
+        active = self.active
+        if active is not None and "peft" in active.files:
+            adapter = Path(active.files["peft"]["path"])
+            metrics["active_eval_loss"] = eval_loss(self.home, dataset_hash, self.gguf, adapter)
+        if active is not None:
+            self.suite_runs = _suites(self.registry, artifacts.gguf, active, dataset_hash,
+                                      self.say)  # fmt: skip
+            metrics.update(_gate_metrics(self.suite_runs, self.options.gated))
+        return metrics
 
-    def __enter__(self) -> None:
-        self.started = time.perf_counter()
-        self.say(f"[{self.stages.index(self.name) + 1}/{len(self.stages)}] {self.name} ...")
-
-    def __exit__(self, kind: type | None, *_: object) -> None:
-        elapsed = time.perf_counter() - self.started
-        self.seconds[self.name] = round(elapsed, 1)
-        if kind is not None and kind is not KeyboardInterrupt:
-            self.say(f"{self.name} failed after {elapsed:.0f} s")
+    def _deploy(self, artifacts: Artifacts) -> None:
+        assert self.ollama is not None
+        number = self.registry.next_number(self.base_name)
+        self.planned = Version(
+            name=f"{self.base_name}@v{number}", base=self.base_name, number=number,
+            files={"gguf": file_record(artifacts.gguf)}, created_at=time.time(),
+        )  # fmt: skip
+        self.say(f"Ollama: created {self.ollama.push(self.planned, self.lane)}")
 
 
 def _suites(

@@ -10,7 +10,6 @@ conversations ran in between, so only the new suffix is prefilled.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.util
 import os
 import re
@@ -25,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.backends.protocol import ModelInfo
-from gateway.config import Settings
+from gateway.config import QUANT_FILE_TYPES, Settings
 from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
+from gateway.names import client_safe
 from gateway.prompts.rendering import PromptStyle, build_prompt
 from gateway.prompts.toolcalls import (
     OPEN_TAG,
@@ -36,9 +36,10 @@ from gateway.prompts.toolcalls import (
     call_grammar,
     schema_grammar,
 )
+from gateway.store.hashes import file_sha256
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_QUANT_NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M"}
+_QUANT_NAMES = {0: "F32", 2: "Q4_0", 3: "Q4_1"} | {t: q for q, t in QUANT_FILE_TYPES.items()}
 _FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 
 
@@ -115,7 +116,7 @@ def model_name_for(path: Path) -> str:
     stem = path.name.removesuffix(".gguf").lower()
     stem = re.sub(r"[.-](q\d\w*|f16|f32|bf16)$", "", stem)
     name = re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-") or "model"
-    return f"local-{name}" if name.startswith(("gpt", "o")) else name
+    return client_safe(name)
 
 
 @dataclass
@@ -236,7 +237,7 @@ class LlamaCppBackend:
         return ModelInfo(
             name=self.name,
             size=stat.st_size,
-            digest=_file_digest(self.path),
+            digest="sha256:" + file_sha256(self.path),
             modified_at=stat.st_mtime,
             family=meta.get("general.architecture", ""),
             parameter_size=meta.get("general.size_label", ""),
@@ -529,11 +530,3 @@ class _TextEvents:
             events.append(ToolCallDelta(index=self.calls, arguments=call.arguments))
             self.calls += 1
         return events
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()

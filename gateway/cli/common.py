@@ -43,7 +43,7 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 def store_of(args: argparse.Namespace) -> Store:
     settings = settings_of(args)
-    return logbook.open_store(settings.home, settings.store_url)
+    return logbook.open_store(settings.store_target)
 
 
 def journal_of(args: argparse.Namespace) -> Journal:
@@ -70,7 +70,7 @@ def registry_of(args: argparse.Namespace) -> tuple[Registry, str]:
             "upstream, train_base"
         )
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_url or settings.home / "store.db")
+    store = Store(settings.store_target)
     registry = Registry(store, settings.home)
     base = model_name_for(gguf)
     registry.ensure_base(gguf, base)

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from gateway.cli.common import (
     EPOCHS_HELP,
@@ -18,7 +18,7 @@ from gateway.cli.common import (
     settings_of,
 )
 from gateway.config import Quant, Settings
-from gateway.recording import logbook
+from gateway.store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,15 +50,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     settings = settings_of(args)
     base = Path(args.base).expanduser() if args.base else served_gguf(settings)
-    overrides: dict[str, object] = {}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.max_steps is not None:
-        overrides["max_steps"] = args.max_steps
-    if args.no_shared_prefix:
-        overrides["shared_prefix"] = False
-    store = logbook.open_store(settings.home, settings.store_url) if (
-        settings.store_url or (settings.home / "store.db").exists()) else None  # fmt: skip
+    overrides = _recipe_flags(args, shared_prefix=False if args.no_shared_prefix else None)
+    target = settings.store_target
+    # a run is recorded in the store when there is one; training needs none
+    store = Store(target) if not isinstance(target, Path) or target.exists() else None
     run = train_run(
         settings.home, store, dataset=args.dataset, base=base, engine=args.engine,
         recipe_file=Path(args.recipe) if args.recipe else None, overrides=overrides,
@@ -100,26 +95,30 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
-    from trainer.retrain import retrain
+    from trainer.retrain import RetrainOptions, retrain
 
+    settings = settings_of(args)
     registry, base = registry_of(args)
-    overrides: dict[str, object] = {}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.max_steps is not None:
-        overrides["max_steps"] = args.max_steps
-    if args.threads is not None:
-        overrides["threads"] = args.threads
+    options = RetrainOptions(
+        workload=args.workload,
+        engine=args.engine,
+        overrides=_recipe_flags(args, threads=args.threads),
+        dry_run=args.dry_run,
+        gated=not args.no_gate,
+        quant=args.quant or settings.export_quant,
+        llama_cpp_dir=settings.llama_cpp_dir,
+    )
     gguf = registry.get(f"{base}@v0").gguf
-    quant = args.quant or settings_of(args).export_quant
-    result = retrain(
-        registry.home, registry.store, gguf, base, workload=args.workload,
-        engine=args.engine, overrides=overrides, dry_run=args.dry_run, gated=not args.no_gate,
-        quant=quant, ollama=ollama_of(args, base),
-    )  # fmt: skip
+    result = retrain(registry, gguf, base, options, ollama=ollama_of(args, base))
     print(result.summary())
     if result.version is not None and result.passed:
-        print(_wait_until_served(settings_of(args), result.version.name))
+        print(_wait_until_served(settings, result.version.name))
+
+
+def _recipe_flags(args: argparse.Namespace, **more: object) -> dict[str, Any]:
+    """The recipe fields the command line set (`--epochs`, `--max-steps`, ...)."""
+    flags = {"epochs": args.epochs, "max_steps": args.max_steps, **more}
+    return {name: value for name, value in flags.items() if value is not None}
 
 
 def _wait_until_served(settings: Settings, version: str, timeout: float = 60.0) -> str:

@@ -34,14 +34,11 @@ def parse_since(text: str, now: float | None = None) -> float:
         raise ConfigError(f"--since {text!r}: use e.g. 7d, 12h, 30m or 2026-11-01") from exc
 
 
-def open_store(home: Path, url: str | None = None) -> Store:
-    """The store at `url` (PostgreSQL), else the SQLite file under `home`."""
-    if url:
-        return Store(url)
-    path = home / "store.db"
-    if not path.exists():
-        raise ConfigError(f"no store at {path}: nothing has been recorded yet")
-    return Store(path)
+def open_store(target: Path | str) -> Store:
+    """The store that was recorded to (`Settings.store_target`); a SQLite file must exist."""
+    if isinstance(target, Path) and not target.exists():
+        raise ConfigError(f"no store at {target}: nothing has been recorded yet")
+    return Store(target)
 
 
 def stats(store: Store) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gateway.config import store_target
 from gateway.recording.journal import Journal
 from gateway.recording.records import (
     DevDataRecord,
@@ -51,7 +52,7 @@ class Recorder:
         self.enabled = enabled
         self.skip_workloads = skip_workloads
         self.skip_paths = skip_paths
-        self.store_target: Path | str = store_url or home / "store.db"
+        self.store_target = store_target(home, store_url)
         self.journal = Journal(home / "journal")
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
         self._batch_size = batch_size

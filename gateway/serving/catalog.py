@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.backends.protocol import Backend, ModelInfo
 from gateway.errors import ModelNotFound
+from gateway.names import client_safe
 
 # Aliases name a workload; until the router (model versions per workload) exists, each one is
 # served by the default model.
@@ -24,9 +25,7 @@ _REFRESH_SECONDS = 5.0
 def published_name(backend_name: str) -> str:
     """The id clients see. Never starts with `gpt` or `o`: Continue routes autocomplete for
     such models to chat."""
-    return (
-        f"local-{backend_name}" if backend_name.lower().startswith(("gpt", "o")) else backend_name
-    )
+    return client_safe(backend_name)
 
 
 @dataclass(frozen=True)

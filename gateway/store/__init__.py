@@ -12,6 +12,7 @@ same way. Any database failure (locked, disk full, connection lost) surfaces as 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -94,7 +95,8 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class Store:
-    """One database connection; use from one thread at a time.
+    """One database connection, shared by threads one call at a time (a call that writes
+    several statements is one transaction).
 
     `target` is a path (SQLite) or a `postgresql://` URL; `busy_timeout` is how many seconds to
     wait for another writer's lock before failing."""
@@ -102,20 +104,23 @@ class Store:
     def __init__(self, target: Path | str, busy_timeout: float = 5.0) -> None:
         self.target = target
         self.path = Path(target) if isinstance(target, Path) else None
+        self._lock = threading.RLock()
         self._db: Engine = self._guard(connect, target, busy_timeout)
         self.dialect = self._db.name
         self.migrate()
 
     def _guard(self, fn: Any, *args: Any) -> Any:
         try:
-            return fn(*args)
+            with self._lock:
+                return fn(*args)
         except Exception as exc:
             if _is_driver_error(exc):
                 raise StoreError(f"store {self.target}: {exc}") from exc
             raise
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def query(self, sql: str, params: Params = ()) -> list[Any]:
         """Rows of a SELECT, each readable by index and by column name."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.config import Settings
@@ -129,19 +129,16 @@ class LiveRouting:
     def __init__(
         self,
         router: Router,
+        registry: Callable[[], Registry],
         *,
-        home: Path,
-        store_url: str | None,
         policy: Policy,
         decide: bool = True,
         interval: float = 5.0,
     ) -> None:
         self.router = router
-        self.home = home
-        self.store_url = store_url
+        self.registry = registry
         self.policy = policy
         self.decide = decide
-        self._registry: Registry | None = None
         self._loop = Periodic("loragate-live", lambda: asyncio.to_thread(self.step), interval,
                               what="live routing not updated")  # fmt: skip
 
@@ -150,16 +147,10 @@ class LiveRouting:
 
     async def close(self) -> None:
         await self._loop.close()
-        if self._registry is not None:
-            self._registry.store.close()
 
     def step(self) -> list[Trial]:
         """Measure every trial once, set shares, act on decisions."""
-        from gateway.versions.registry import Registry
-
-        if self._registry is None:
-            self._registry = Registry(Store(self.store_url or self.home / "store.db"), self.home)
-        registry = self._registry
+        registry = self.registry()
         measured = trials(registry, self.router.base, self.policy)
         for trial in measured:
             self.router.set_share(trial.workload, trial.candidate, trial.share)

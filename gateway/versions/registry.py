@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway.errors import ModelNotFound, RegistryError
 from gateway.store import Store
+from gateway.store.hashes import file_sha256
 
 ALL = "*"
 STATES = ("candidate", "active", "retired", "failed")
@@ -83,11 +84,7 @@ class Slot:
 
 
 def file_record(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "size": path.stat().st_size}
+    return {"path": str(path.resolve()), "sha256": file_sha256(path), "size": path.stat().st_size}
 
 
 def _folder_record(path: Path) -> dict[str, Any]:
@@ -146,8 +143,8 @@ class Registry:
         )
         return float(row[0]) if row else 0.0
 
-    def generation(self) -> int:
-        """Grows with every change of state; 0 before the first."""
+    def last_deployment(self) -> int:
+        """The id of the newest deployment (change of state); 0 before the first."""
         return int(self.store.one("SELECT coalesce(max(id), 0) FROM deployments")[0])
 
     def routing(self, base: str) -> dict[str, Slot]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gateway.errors import LoragateError
-from gateway.store import Store
 from gateway.versions.hosts import VersionHost
 from gateway.versions.periodic import Periodic
 from gateway.versions.router import Lane, Router
@@ -31,17 +30,14 @@ class Rollout:
         self,
         host: VersionHost,
         router: Router,
+        registry: Callable[[], Registry],
         *,
-        home: Path,
-        store_url: str | None = None,
         interval: float = 0.25,
     ) -> None:
         self.host = host
         self.router = router
-        self.home = home
-        self.store_url = store_url
-        self.generation = -1
-        self._registry: Registry | None = None
+        self.registry = registry
+        self.deployment = -1  # the newest deployment applied
         self._watch = Periodic("loragate-rollout", self._sync_if_changed, interval,
                                what="model versions not read")  # fmt: skip
 
@@ -55,24 +51,11 @@ class Rollout:
 
     async def close(self) -> None:
         await self._watch.close()
-        if self._registry is not None:
-            self._registry.store.close()
-
-    def _open(self) -> Registry:
-        from gateway.versions.registry import Registry
-
-        if self._registry is None:
-            target = self.store_url or self.home / "store.db"
-            self.home.mkdir(parents=True, exist_ok=True)
-            registry = Registry(Store(target), self.home)
-            registry.ensure_base(self.host.path, self.host.name)
-            self._registry = registry
-        return self._registry
 
     async def _sync_if_changed(self) -> None:
-        registry = await asyncio.to_thread(self._open)
-        generation = await asyncio.to_thread(registry.generation)
-        if generation == self.generation:
+        registry = await asyncio.to_thread(self.registry)
+        deployment = await asyncio.to_thread(registry.last_deployment)
+        if deployment == self.deployment:
             return
         routing = await asyncio.to_thread(registry.routing, self.host.name)
         lanes: dict[str, Lane] = {}
@@ -82,11 +65,11 @@ class Rollout:
                 candidate = None
             active = slot.active
             if not await self._load(registry, active, workload):
-                return  # marked failed: the next generation brings the table without it
+                return  # marked failed: the next deployment brings the table without it
             lanes[workload] = Lane(active.name, candidate.name if candidate else None)
         log.info("serving %s", describe(lanes))
         self.router.update(lanes)
-        self.generation = generation
+        self.deployment = deployment
         for version in self.host.loaded() - self.router.versions():
             await self.host.release(version)
 

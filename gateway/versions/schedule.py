@@ -56,8 +56,8 @@ class Scheduler:
 
     def __init__(
         self,
+        store_target: Path | str,
         home: Path,
-        store_url: str | None,
         *,
         every: float,
         min_new: int,
@@ -68,8 +68,8 @@ class Scheduler:
         """`on_busy(True)` runs when a retrain starts and `on_busy(False)` when it ends: the
         gateway gives the trainer all cores but one meanwhile (two jobs spinning on the same
         cores slow each other down many times over)."""
+        self.store_target = store_target
         self.home = home
-        self.store_url = store_url
         self.every = every
         self.min_new = min_new
         threads = str(max(1, (os.cpu_count() or 2) - 1))
@@ -124,7 +124,7 @@ class Scheduler:
             await self.on_busy(False)
 
     def _due(self) -> Due:
-        store = Store(self.store_url or self.home / "store.db")
+        store = Store(self.store_target)
         try:
             return due(store, self.every, self.min_new)
         finally:

@@ -81,7 +81,7 @@ def test_a_winning_candidate_is_promoted_with_the_numbers_as_reason(
     store_all(tmp_path, answered(V0, 55, 45), answered(V1, 80, 20))
     router = Router(BASE)
     router.update({"*": Lane(V0, V1)})
-    live = LiveRouting(router, home=tmp_path, store_url=None, policy=Policy())
+    live = LiveRouting(router, lambda: registry, policy=Policy())
     (trial,) = live.step()
     assert trial.decision == "promote" and trial.p_better > 0.95
     # the cap, until the rollout applies the promotion
@@ -99,7 +99,7 @@ def test_a_losing_candidate_is_retired_with_the_reason(registry: Registry, tmp_p
     store_all(tmp_path, answered(V0, 90, 10), answered(V1, 30, 30))
     router = Router(BASE)
     router.update({"*": Lane(V0, V1)})
-    LiveRouting(router, home=tmp_path, store_url=None, policy=Policy()).step()
+    LiveRouting(router, lambda: registry, policy=Policy()).step()
     state, reason = registry.get(V1).states["*"]
     assert state == "retired" and reason.startswith("live: P(better) 0.000")
     assert registry.active(BASE).name == V0
@@ -122,7 +122,7 @@ def test_a_decision_on_a_candidate_someone_promoted_meanwhile_changes_nothing(
     monkeypatch.setattr(gateway.versions.live, "trials", measured_then_promoted)
     router = Router(BASE)
     router.update({"*": Lane(V0, V1)})
-    (trial,) = LiveRouting(router, home=tmp_path, store_url=None, policy=Policy()).step()
+    (trial,) = LiveRouting(router, lambda: registry, policy=Policy()).step()
     assert trial.decision == "rollback"
     assert registry.get(V1).states["*"] == ("active", "by hand")
 
@@ -131,8 +131,8 @@ def test_without_auto_promote_only_the_share_moves(registry: Registry, tmp_path:
     store_all(tmp_path, answered(V0, 55, 45), answered(V1, 34, 26))
     router = Router(BASE)
     router.update({"*": Lane(V0, V1)})
-    (trial,) = LiveRouting(router, home=tmp_path, store_url=None, policy=Policy(),
-                           decide=False).step()  # fmt: skip
+    live = LiveRouting(router, lambda: registry, policy=Policy(), decide=False)
+    (trial,) = live.step()
     assert 0.05 < trial.share == router.share("chat") < 0.95
     assert registry.get(V1).state_for("*") == "candidate"
     assert [t.candidate for t in trials(registry, BASE, Policy())] == [V1]

@@ -50,10 +50,10 @@ def test_the_base_is_v0_and_serves_every_workload(registry: Registry, tmp_path: 
 def test_a_candidate_shares_its_workload_and_promotion_retires_the_old_active(
     registry: Registry, tmp_path: Path
 ) -> None:
-    before = registry.generation()
+    before = registry.last_deployment()
     v1 = new_version(registry, tmp_path, run_id="run-1", dataset_hash="abc", parent=f"{BASE}@v0")
     assert v1 == f"{BASE}@v1"
-    assert registry.generation() > before
+    assert registry.last_deployment() > before
     assert serving(registry) == (f"{BASE}@v0", v1)
     files = registry.get(v1).files["gguf"]
     assert Path(files["path"]) == tmp_path / "home" / "models" / v1 / "model-Q4_K_M.gguf"

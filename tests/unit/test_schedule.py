@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.config import store_target
 from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
 from gateway.versions.schedule import Scheduler, due
@@ -50,7 +51,7 @@ async def test_due_needs_time_since_the_last_run_and_enough_judged_work(db: Data
 
 
 async def test_the_default_command_is_retrain_leaving_a_core_to_serving(tmp_path: Path) -> None:
-    scheduler = Scheduler(tmp_path, None, every=60, min_new=1)
+    scheduler = Scheduler(tmp_path / "store.db", tmp_path, every=60, min_new=1)
     assert scheduler.command[1:5] == ["-m", "gateway.cli", "retrain", "--home"]
     assert scheduler.command[-2] == "--threads" and int(scheduler.command[-1]) >= 1
 
@@ -68,8 +69,8 @@ async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
     async def on_busy(training: bool) -> None:
         busy.append(training)
 
-    scheduler = Scheduler(db.home, db.url, every=3600, min_new=2, command=command, poll=0.05,
-                          on_busy=on_busy)  # fmt: skip
+    scheduler = Scheduler(store_target(db.home, db.url), db.home, every=3600, min_new=2,
+                          command=command, poll=0.05, on_busy=on_busy)  # fmt: skip
     scheduler.start()
     try:
         for _ in range(100):

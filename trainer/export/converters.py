@@ -9,7 +9,6 @@ scripts then match the engine that serves their output.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -21,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from gateway.errors import ConverterError
+from gateway.store.hashes import file_sha256
 
 SCRIPTS = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py")
 _NEEDED = (*SCRIPTS, "conversion", "gguf-py")
@@ -32,9 +32,9 @@ _MARKER = ".loragate-verified.json"
 
 
 def converter_dir(home: Path, checkout: str | Path | None = None) -> Path:
-    """The folder holding llama.cpp's converter scripts (`checkout` or
-    `$LORAGATE_LLAMA_CPP_DIR` first, then the cached sdist, fetched on first use)."""
-    checkout = checkout or os.environ.get("LORAGATE_LLAMA_CPP_DIR")
+    """The folder holding llama.cpp's converter scripts: `checkout` (the `llama_cpp_dir`
+    setting, `$LORAGATE_LLAMA_CPP_DIR`) when given, else the cached sdist, fetched on first
+    use."""
     if checkout:
         folder = Path(checkout).expanduser()
         missing = [name for name in _NEEDED if not (folder / name).exists()]
@@ -59,7 +59,7 @@ def _verified(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return all(
-        (folder / name).is_file() and _sha256(folder / name) == digest
+        (folder / name).is_file() and file_sha256(folder / name) == digest
         for name, digest in recorded.items()
     )
 
@@ -94,7 +94,7 @@ def _fetch(version: str, target: Path) -> None:
                 f"({last}); or set LORAGATE_LLAMA_CPP_DIR to a llama.cpp checkout"
             )
         expected = KNOWN_SDISTS.get(version)
-        if expected is not None and _sha256(sdists[0]) != expected:
+        if expected is not None and file_sha256(sdists[0]) != expected:
             raise ConverterError(
                 f"{sdists[0].name} does not have the sha256 of the published release; not used"
             )
@@ -104,7 +104,7 @@ def _fetch(version: str, target: Path) -> None:
         if missing:
             raise ConverterError(f"the llama-cpp-python {version} source lacks {missing}")
         scripts = [p for p in staging.rglob("*.py") if p.is_file()]
-        marker = {str(p.relative_to(staging)): _sha256(p) for p in scripts}
+        marker = {str(p.relative_to(staging)): file_sha256(p) for p in scripts}
         (staging / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
@@ -119,10 +119,6 @@ def _unpack(sdist: Path, into: Path) -> None:
                 continue
             member.name = str(Path(*parts[3:]))
             tar.extract(member, into, filter="data")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def run_script(folder: Path, script: str, args: list[str], *, what: str) -> None:

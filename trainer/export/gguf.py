@@ -18,17 +18,17 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.config import QUANT_FILE_TYPES
 from gateway.errors import ExportError
 from trainer.export import converters
+from trainer.progress import Say, Stage, to_stderr
 
-QUANT_TYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q8_0": 7, "F16": 1}
 PROBE_TEXT = (
     "def área(r: float) -> float:\n    return 3.14159 * r ** 2  # π r², 日本語 🙂\n"
     "<|im_start|>user\nHello,   world!\t\"quoted\" {'k': [1, 2]}<|im_end|>\n"
@@ -49,79 +49,72 @@ class Artifacts:
     checks: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a trained adapter is exported: `quant` is the served GGUF's quantization;
+    `reference_gguf` (the served base) is what the tokenizer must agree with; `llama_cpp_dir`
+    a llama.cpp checkout whose converters to use (else llama-cpp-python's source)."""
+
+    quant: str = "Q4_K_M"
+    reference_gguf: Path | None = None
+    llama_cpp_dir: Path | None = None
+    keep_f16: bool = False
+
+
 def export(
-    adapter: Path,
-    base_dir: Path,
-    out: Path,
-    *,
-    home: Path,
-    reference_gguf: Path | None = None,
-    quant: str = "Q4_K_M",
-    keep_f16: bool = False,
-    say: Any = None,
-) -> Artifacts:
-    """Merge, convert, quantize and check; `reference_gguf` (the served base) is what the
-    tokenizer must agree with."""
-    if quant not in QUANT_TYPES:
-        raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
-    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    scripts = converters.converter_dir(home)
+    adapter: Path, base_dir: Path, out: Path, home: Path,
+    options: ExportOptions = ExportOptions(), say: Say = to_stderr,
+) -> Artifacts:  # fmt: skip
+    """Merge, convert, quantize and check; the artifacts land in `out`."""
+    quant = options.quant
+    if quant not in QUANT_FILE_TYPES:
+        choices = ", ".join(QUANT_FILE_TYPES)
+        raise ExportError(f"unknown quantization {quant!r}; choose one of {choices}")
+    scripts = converters.converter_dir(home, options.llama_cpp_dir)
     out.mkdir(parents=True, exist_ok=True)
     art = Artifacts(out, out / f"model-{quant}.gguf", out / "adapter.gguf", out / "adapter", quant)
     f16 = out / "model-f16.gguf"
-    merged = out / "merged"
     try:
-        with _timed(art, "merge", say):
-            merge(adapter, base_dir, merged)
-            shutil.copytree(adapter, art.peft, dirs_exist_ok=True)
-        with _timed(art, "convert", say):
-            converters.run_script(
-                scripts,
-                "convert_hf_to_gguf.py",
-                [str(merged), "--outfile", str(f16), "--outtype", "f16"],
-                what="convert_hf_to_gguf",
-            )
-        with _timed(art, "quantize", say):
-            if quant == "F16":
-                shutil.copyfile(f16, art.gguf)
-            else:
-                art.checks["fallback_tensors"] = quantize(f16, art.gguf, quant)
-        with _timed(art, "convert adapter", say):
-            converters.run_script(
-                scripts,
-                "convert_lora_to_gguf.py",
-                [
-                    "--base",
-                    str(base_dir),
-                    "--outfile",
-                    str(art.adapter_gguf),
-                    "--outtype",
-                    "f16",
-                    str(adapter),
-                ],
-                what="convert_lora_to_gguf",
-            )
+        _convert(art, adapter, base_dir, scripts, f16, say)
     finally:
-        shutil.rmtree(merged, ignore_errors=True)
-        if not keep_f16 and quant != "F16":
+        if not options.keep_f16 and quant != "F16":
             f16.unlink(missing_ok=True)
-    with _timed(art, "checks", say):
-        art.checks.update(check(art.gguf, reference_gguf, lora=None))
-        if reference_gguf is not None:
-            art.checks["adapter"] = check(reference_gguf, None, lora=art.adapter_gguf)["answer"]
+    with _stage(art, "checks", say):
+        art.checks.update(check(art.gguf, options.reference_gguf, lora=None))
+        if options.reference_gguf is not None:
+            adapter_check = check(options.reference_gguf, None, lora=art.adapter_gguf)
+            art.checks["adapter"] = adapter_check["answer"]
     return art
 
 
-class _timed:
-    def __init__(self, art: Artifacts, stage: str, say: Any) -> None:
-        self.art, self.stage, self.say = art, stage, say
+def _convert(art: Artifacts, adapter: Path, base_dir: Path, scripts: Path, f16: Path,
+             say: Say) -> None:  # fmt: skip
+    """The merged model to an F16 GGUF and then `art.quant`; the bare adapter to a GGUF."""
+    merged = art.folder / "merged"
+    try:
+        with _stage(art, "merge", say):
+            merge(adapter, base_dir, merged)
+            shutil.copytree(adapter, art.peft, dirs_exist_ok=True)
+        with _stage(art, "convert", say):
+            converters.run_script(scripts, "convert_hf_to_gguf.py",
+                                  [str(merged), "--outfile", str(f16), "--outtype", "f16"],
+                                  what="convert_hf_to_gguf")  # fmt: skip
+    finally:
+        shutil.rmtree(merged, ignore_errors=True)
+    with _stage(art, "quantize", say):
+        if art.quant == "F16":
+            shutil.copyfile(f16, art.gguf)
+        else:
+            art.checks["fallback_tensors"] = quantize(f16, art.gguf, art.quant)
+    with _stage(art, "convert adapter", say):
+        converters.run_script(scripts, "convert_lora_to_gguf.py",
+                              ["--base", str(base_dir), "--outfile", str(art.adapter_gguf),
+                               "--outtype", "f16", str(adapter)],
+                              what="convert_lora_to_gguf")  # fmt: skip
 
-    def __enter__(self) -> None:
-        self.started = time.perf_counter()
-        self.say(f"export: {self.stage} ...")
 
-    def __exit__(self, *exc: object) -> None:
-        self.art.seconds[self.stage] = round(time.perf_counter() - self.started, 2)
+def _stage(art: Artifacts, name: str, say: Say) -> Stage:
+    return Stage(name, art.seconds, say, label=f"export: {name}")
 
 
 def merge(adapter: Path, base_dir: Path, target: Path) -> None:
@@ -142,7 +135,7 @@ def quantize(source: Path, target: Path, quant: str, threads: int | None = None)
     from llama_cpp import _logger
 
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = QUANT_TYPES[quant]
+    params.ftype = QUANT_FILE_TYPES[quant]
     params.nthread = threads or 0
     partial = target.with_suffix(".partial")
     log: list[str] = []

@@ -9,7 +9,6 @@ renders conversations exactly as the gateway does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -20,14 +19,7 @@ from pathlib import Path
 
 from gateway.errors import BaseModelError
 from gateway.prompts.rendering import PromptStyle
-
-
-def file_hash(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+from gateway.store.hashes import file_sha256
 
 
 def resolve(base: Path, home: Path) -> Path:
@@ -41,7 +33,7 @@ def resolve(base: Path, home: Path) -> Path:
         raise BaseModelError(f"base model not found: {base}")
     if base.suffix != ".gguf":
         raise BaseModelError(f"base must be a Hugging Face folder or a .gguf file, not {base}")
-    target = home / "bases" / file_hash(base)[:16]
+    target = home / "bases" / file_sha256(base)[:16]
     if (target / "config.json").exists():
         _drop_gguf_quantization(target / "config.json")
         return target
