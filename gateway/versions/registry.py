@@ -21,10 +21,12 @@ from typing import Any
 
 from gateway.errors import ModelNotFound, RegistryError
 from gateway.store import Store
+from gateway.store.engines import Params
 from gateway.store.hashes import file_sha256
 
 ALL = "*"
 STATES = ("candidate", "active", "retired", "failed")
+Statement = tuple[str, Params]
 _SET_STATE = (
     "INSERT INTO version_states (version, workload, state, reason, changed_at) "
     "VALUES (:version, :workload, :state, :reason, :at) ON CONFLICT (version, workload) "
@@ -47,6 +49,17 @@ _LOG = (
     "INSERT INTO deployments (at, workload, action, version, previous, reason) "
     "VALUES (:at, :workload, :action, :version, :previous, :reason)"
 )
+
+
+def _set_state(version: str, workload: str, state: str, reason: str | None, at: float) -> Statement:
+    return _SET_STATE, {"version": version, "workload": workload, "state": state,
+                        "reason": reason, "at": at}  # fmt: skip
+
+
+def _logged(action: str, version: str, workload: str, previous: str | None, reason: str | None,
+            at: float) -> Statement:  # fmt: skip
+    return _LOG, {"at": at, "workload": workload, "action": action, "version": version,
+                  "previous": previous, "reason": reason}  # fmt: skip
 
 
 @dataclass
@@ -231,7 +244,7 @@ class Registry:
         now = time.time()
         row = (name, base, number, parent, run_id, dataset_hash, json.dumps(records),
                json.dumps(metrics or {}), now)  # fmt: skip
-        statements = [(_INSERT_VERSION, row)]
+        statements: list[Statement] = [(_INSERT_VERSION, row)]
         statements += self._change(name, workload, state, reason, now, base=base)
         try:
             self.store.run_all(statements)
@@ -300,10 +313,10 @@ class Registry:
         *,
         base: str,
         action: str | None = None,
-    ) -> list[tuple[str, Any]]:
+    ) -> list[Statement]:
         """Statements that put `name` in `state` for `workload`, displacing the version that
         held that role, and log the change."""
-        statements: list[tuple[str, Any]] = []
+        statements: list[Statement] = []
         previous = None
         if state in ("active", "candidate"):
             holder = (self.active if state == "active" else self.candidate)(base, workload)
@@ -312,42 +325,11 @@ class Registry:
                 previous = holder.name
                 if own or workload == ALL:
                     statements.append(
-                        (
-                            _SET_STATE,
-                            {
-                                "version": holder.name,
-                                "workload": workload,
-                                "state": "retired",
-                                "reason": f"replaced by {name}",
-                                "at": now,
-                            },
-                        )
+                        _set_state(holder.name, workload, "retired", f"replaced by {name}", now)
                     )
-        statements.append(
-            (
-                _SET_STATE,
-                {
-                    "version": name,
-                    "workload": workload,
-                    "state": state,
-                    "reason": reason,
-                    "at": now,
-                },
-            )
-        )
-        statements.append(
-            (
-                _LOG,
-                {
-                    "at": now,
-                    "workload": workload,
-                    "action": action or state,
-                    "version": name,
-                    "previous": previous if state == "active" else None,
-                    "reason": reason,
-                },
-            )
-        )
+        statements.append(_set_state(name, workload, state, reason, now))
+        displaced = previous if state == "active" else None
+        statements.append(_logged(action or state, name, workload, displaced, reason, now))
         return statements
 
     def set_state(
@@ -374,27 +356,8 @@ class Registry:
             reason = reason or "withdrawn by rollback"
             self.store.run_all(
                 [
-                    (
-                        _SET_STATE,
-                        {
-                            "version": candidate.name,
-                            "workload": workload,
-                            "state": "retired",
-                            "reason": reason,
-                            "at": now,
-                        },
-                    ),
-                    (
-                        _LOG,
-                        {
-                            "at": now,
-                            "workload": workload,
-                            "action": "withdraw",
-                            "version": candidate.name,
-                            "previous": None,
-                            "reason": reason,
-                        },
-                    ),
+                    _set_state(candidate.name, workload, "retired", reason, now),
+                    _logged("withdraw", candidate.name, workload, None, reason, now),
                 ]
             )
             return f"candidate {candidate.name} withdrawn from {workload}"
@@ -416,42 +379,14 @@ class Registry:
             previous = row["previous"]
         if current is not None and current.name == previous:
             raise RegistryError(f"{previous} already serves {workload}")
-        statements: list[tuple[str, Any]] = []
-        if current is not None:
-            statements.append(
-                (
-                    _SET_STATE,
-                    {
-                        "version": current.name,
-                        "workload": workload,
-                        "state": "retired",
-                        "reason": reason or f"rolled back to {previous}",
-                        "at": now,
-                    },
-                )
-            )
+        replaced = current.name if current else None
+        statements: list[Statement] = []
+        if replaced is not None:
+            back = reason or f"rolled back to {previous}"
+            statements.append(_set_state(replaced, workload, "retired", back, now))
         statements += [
-            (
-                _SET_STATE,
-                {
-                    "version": previous,
-                    "workload": workload,
-                    "state": "active",
-                    "reason": f"rollback of {current.name if current else '-'}",
-                    "at": now,
-                },
-            ),
-            (
-                _LOG,
-                {
-                    "at": now,
-                    "workload": workload,
-                    "action": "rollback",
-                    "version": previous,
-                    "previous": current.name if current else None,
-                    "reason": reason or "rollback",
-                },
-            ),
+            _set_state(previous, workload, "active", f"rollback of {replaced or '-'}", now),
+            _logged("rollback", previous, workload, replaced, reason or "rollback", now),
         ]
         self.store.run_all(statements)
         retired = f"; {current.name} retired" if current else ""

@@ -85,7 +85,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp())
     store = Store(home / "store.db")
     fill(store, args.interactions)
-    from gateway.backends.llamacpp import default_model_path
+    from gateway.backends.embedded import default_model_path
 
     started = time.monotonic()
     dataset = build(

@@ -22,7 +22,7 @@ from pathlib import Path
 import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from tests.support.servers import gateway
 
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]

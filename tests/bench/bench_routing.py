@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from gateway.backends.protocol import ModelInfo
 from gateway.recording.records import FeedbackRecord
 from gateway.serving.catalog import Route

@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from tests.support.servers import REPO, Server, free_port, gateway, running
 
 ASK = [{"role": "user", "content": "Name one colour."}]

@@ -37,7 +37,8 @@ def one_turn(n_threads: int | None, runs: int) -> dict[str, float]:
     `None`: the gateway's default threads and wait policy."""
     import asyncio
 
-    from gateway.backends.llamacpp import LlamaCppBackend, default_model_path, passive_waits
+    from gateway.backends.embedded import default_model_path, passive_waits
+    from gateway.backends.llamacpp import LlamaCppBackend
     from gateway.generation import Finish, GenerationRequest, TextDelta
 
     if n_threads is None:

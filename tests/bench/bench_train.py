@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from tests.support import agent_tasks
 from trainer.data import replay
 from trainer.lora import base_model as bases

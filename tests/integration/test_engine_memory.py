@@ -4,7 +4,8 @@ answer allowed to run to the end of the context finishes with `length`, never a 
 
 from __future__ import annotations
 
-from gateway.backends.llamacpp import UTF8_SLACK, LlamaCppBackend, default_model_path
+from gateway.backends.embedded import default_model_path
+from gateway.backends.llamacpp import UTF8_SLACK, LlamaCppBackend
 from gateway.generation import Assembled, GenerationRequest
 
 

@@ -40,7 +40,7 @@ def served(tmp_path: Path) -> Server:
 
 
 def second_gguf(tmp_path: Path) -> Path:
-    from gateway.backends.llamacpp import default_model_path
+    from gateway.backends.embedded import default_model_path
 
     copy = tmp_path / "retrained.gguf"
     shutil.copyfile(default_model_path(), copy)
@@ -151,7 +151,7 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
 
 async def test_engines_change_threads_between_requests() -> None:
     """While a scheduled retrain trains, serving runs on one thread (`set_threads`)."""
-    from gateway.backends.llamacpp import threads_for
+    from gateway.backends.embedded import threads_for
     from gateway.backends.versioned_engine import VersionedEngines
     from gateway.config import load_settings
     from gateway.generation import GenerationRequest
@@ -187,7 +187,7 @@ async def test_a_version_standing_by_keeps_its_model_but_not_its_cached_conversa
     """Each loaded version has a prompt cache of up to `prompt_cache_mb`: one that serves
     nothing (the standby kept for a quick re-promotion, or v0 while a trained version serves)
     gives that memory back."""
-    from gateway.backends.llamacpp import default_model_path
+    from gateway.backends.embedded import default_model_path
     from gateway.backends.versioned_engine import VersionedEngines
     from gateway.config import load_settings
     from gateway.generation import GenerationRequest

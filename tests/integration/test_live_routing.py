@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from gateway.store import Store
 from gateway.versions.registry import Registry
 from tests.support.servers import gateway, served_by_in_a_row

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from gateway.store import Store
 from gateway.versions.ollama_tags import Modelfile, OllamaDeployer, modelfile_for
 from gateway.versions.registry import Registry

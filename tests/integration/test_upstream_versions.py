@@ -18,7 +18,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from gateway.store import Store
 from gateway.versions.registry import Registry
 from tests.support.lora_server import LoraServer, lora_server

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from tests.support.servers import free_port, gateway, running
 
 LLAMA_SERVER_ALIAS = "smollm2-upstream"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backends.llamacpp import model_name_for
+from gateway.backends.embedded import model_name_for
 from gateway.backends.protocol import ModelInfo
 from gateway.errors import ModelNotFound
 from gateway.generation import Event, GenerationRequest

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.api.front_door import hostname, is_loopback
-from gateway.backends.llamacpp import threads_for
+from gateway.backends.embedded import threads_for
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 
@@ -72,7 +72,7 @@ def test_llama_cpp_decodes_on_all_cores_but_one_and_waits_passively_in_the_gatew
     cores = os.cpu_count() or 1
     assert threads_for(None) == (max(cores - 1, 1), cores) and threads_for(3) == (3, 3)
     probe = (
-        "import os, sys; from gateway.backends.llamacpp import passive_waits; passive_waits(); "
+        "import os, sys; from gateway.backends.embedded import passive_waits; passive_waits(); "
         "print('llama_cpp' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))"
     )
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}

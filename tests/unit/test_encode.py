@@ -9,7 +9,7 @@ import pytest
 from llama_cpp import Llama
 from transformers import AutoTokenizer
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from gateway.generation import GenerationRequest
 from gateway.prompts.rendering import PromptStyle, build_prompt
 from trainer.lora.encode import IGNORE, encode, render

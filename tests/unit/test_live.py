@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backends.llamacpp import default_model_path
+from gateway.backends.embedded import default_model_path
 from gateway.recording.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
 from gateway.versions.bandit import Policy, Posterior

@@ -122,27 +122,12 @@ def build(
     if not options.include_unjudged:
         filters["unjudged_not_used"] = sum(1 for i in interactions if i.trust == "unjudged")
 
-    invalid = []
-    valid = []
-    for example in examples:
-        reason = curate.problem(example)
-        if reason is None:
-            valid.append(example)
-        else:
-            invalid.append({"id": example.id, "problem": reason})
-    filters["invalid"] = invalid
-    kept = [e for e in valid if e.redactions <= options.max_redactions]
-    filters["too_many_redactions"] = len(valid) - len(kept)
-    kept, filters["duplicates"] = curate.deduplicate(kept)
-    kept, filters["conversation_cap"] = curate.cap_share(
-        kept, lambda e: e.conversation_id, options.max_conversation_share
-    )
-    kept, filters["tool_cap"] = curate.cap_share(kept, curate.main_tool, options.max_tool_share)
+    kept = _curated(examples, options, filters)
     if not kept:
         raise EmptyDataset(
             f"no trainable examples among {len(interactions)} interactions "
             f"({len(negatives)} negative, {filters.get('unjudged_not_used', 0)} unjudged, "
-            f"{len(invalid)} invalid): judge more answers, or pass --include-unjudged"
+            f"{len(filters['invalid'])} invalid): judge more answers, or pass --include-unjudged"
         )
 
     train, evaluation = curate.split(kept, options.eval_fraction, options.seed)
@@ -160,23 +145,14 @@ def build(
         "eval.jsonl": _lines(e.to_json() for e in evaluation),
         "negatives.jsonl": _lines(_negative(i) for i in negatives),
     }
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    dataset_hash = digest.hexdigest()[:16]
+    dataset_hash = _content_hash(files)
     manifest = {
         "hash": dataset_hash,
         "created_at": time.time(),
         "options": asdict(options),
         "query": query,
         "counts": _counts(train, evaluation, negatives, no_call, mixed),
-        "tokens": {
-            "train": sum(map(sizes.total, train)),
-            "train_target": sum(map(sizes.target, train)),
-            "eval": sum(map(sizes.total, evaluation)),
-            "replay_target": sum(map(sizes.target, mixed + no_call)),
-            "method": sizes.method,
-        },
+        "tokens": _token_counts(sizes, train, evaluation, mixed + no_call),
         "filters": filters,
         "build_seconds": round(time.monotonic() - started, 2),
     }
@@ -185,6 +161,48 @@ def build(
     files["manifest.json"] = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     path = _write(home / "datasets", dataset_hash, files)
     return Dataset(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))
+
+
+def _token_counts(sizes: TokenSizes, train: list[Example], evaluation: list[Example],
+                  replayed: list[Example]) -> dict[str, Any]:  # fmt: skip
+    return {
+        "train": sum(map(sizes.total, train)),
+        "train_target": sum(map(sizes.target, train)),
+        "eval": sum(map(sizes.total, evaluation)),
+        "replay_target": sum(map(sizes.target, replayed)),
+        "method": sizes.method,
+    }
+
+
+def _curated(examples: list[Example], options: BuildOptions,
+             filters: dict[str, Any]) -> list[Example]:  # fmt: skip
+    """The valid examples, with no more redactions than allowed, de-duplicated and capped per
+    conversation and per tool; what each filter left out goes into `filters`."""
+    invalid = []
+    valid = []
+    for example in examples:
+        reason = curate.problem(example)
+        if reason is None:
+            valid.append(example)
+        else:
+            invalid.append({"id": example.id, "problem": reason})
+    filters["invalid"] = invalid
+    kept = [e for e in valid if e.redactions <= options.max_redactions]
+    filters["too_many_redactions"] = len(valid) - len(kept)
+    kept, filters["duplicates"] = curate.deduplicate(kept)
+    kept, filters["conversation_cap"] = curate.cap_share(
+        kept, lambda e: e.conversation_id, options.max_conversation_share
+    )
+    kept, filters["tool_cap"] = curate.cap_share(kept, curate.main_tool, options.max_tool_share)
+    return kept
+
+
+def _content_hash(files: dict[str, str]) -> str:
+    """The dataset's name: a hash of its files' names and contents."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _examples(

@@ -124,22 +124,11 @@ def train(
 
     if not batches:
         raise TrainingError("the dataset has no trainable examples (all empty or too long)")
-    per_epoch = math.ceil(len(batches) / recipe.grad_accum)
-    total_steps = math.ceil(per_epoch * recipe.epochs)
-    if recipe.max_steps:
-        total_steps = min(total_steps, recipe.max_steps)
+    total_steps = _total_steps(len(batches), recipe)
     trainable = [p for p in model.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        trainable, lr=recipe.learning_rate, weight_decay=recipe.weight_decay
-    )
-
-    def lr_at(step: int) -> float:  # linear warm-up, then linear decay to 10 %
-        if step < recipe.warmup_steps:
-            return (step + 1) / (recipe.warmup_steps + 1)
-        left = (total_steps - step) / max(total_steps - recipe.warmup_steps, 1)
-        return 0.1 + 0.9 * max(left, 0.0)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    optimizer = torch.optim.AdamW(trainable, lr=recipe.learning_rate,
+                                  weight_decay=recipe.weight_decay)  # fmt: skip
+    scheduler = _lr_schedule(torch, optimizer, recipe, total_steps)
     step, stats = 0, {"real_tokens": 0, "computed_tokens": 0, "seconds": 0.0}
     if (run.checkpoint / "state.pt").exists():
         step, stats = _restore(model, optimizer, scheduler, run.checkpoint)
@@ -152,21 +141,9 @@ def train(
     try:
         for group in _steps(batches, recipe, start=step, total=total_steps):
             started = time.perf_counter()
-            targets = sum(b.target_tokens for b in group)
-            loss_total = 0.0
-            for batch in group:
-                loss = model.loss_sum(batch) / targets
-                loss.backward()
-                loss_total += float(loss.detach())
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss_total = _optimizer_step(model, group, trainable, optimizer, scheduler)
             step += 1
-            elapsed = time.perf_counter() - started
-            stats["seconds"] += elapsed
-            stats["real_tokens"] += sum(b.real_tokens for b in group)
-            stats["computed_tokens"] += sum(b.computed_tokens for b in group)
+            _count(stats, group, time.perf_counter() - started)
             smoothed = loss_total if smoothed is None else 0.9 * smoothed + 0.1 * loss_total
             rate = stats["real_tokens"] / max(stats["seconds"], 1e-9)
             entry = {"step": step, "loss": round(loss_total, 5),
@@ -188,10 +165,57 @@ def train(
     bar.close()
     model.model.save_pretrained(run.adapter)
     shutil.rmtree(run.checkpoint, ignore_errors=True)
+    eval_loss = evaluate(model, eval_batches) if eval_batches else None
+    return _metrics(step, smoothed, eval_loss, stats, batches)
+
+
+def _count(stats: dict[str, Any], group: list[Batch], seconds: float) -> None:
+    stats["seconds"] += seconds
+    stats["real_tokens"] += sum(b.real_tokens for b in group)
+    stats["computed_tokens"] += sum(b.computed_tokens for b in group)
+
+
+def _total_steps(batches: int, recipe: Recipe) -> int:
+    steps = math.ceil(math.ceil(batches / recipe.grad_accum) * recipe.epochs)
+    return min(steps, recipe.max_steps) if recipe.max_steps else steps
+
+
+def _lr_schedule(torch: Any, optimizer: Any, recipe: Recipe, total_steps: int) -> Any:
+    """Linear warm-up, then linear decay to 10 % of the learning rate."""
+
+    def lr_at(step: int) -> float:
+        if step < recipe.warmup_steps:
+            return (step + 1) / (recipe.warmup_steps + 1)
+        left = (total_steps - step) / max(total_steps - recipe.warmup_steps, 1)
+        return 0.1 + 0.9 * max(left, 0.0)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+
+
+def _optimizer_step(
+    model: LoraModel, group: list[Batch], trainable: list[Any], optimizer: Any, scheduler: Any
+) -> float:
+    """One optimizer step over a group of micro-batches (gradient accumulation); returns the
+    loss per target token."""
+    targets = sum(b.target_tokens for b in group)
+    loss_total = 0.0
+    for batch in group:
+        loss = model.loss_sum(batch) / targets
+        loss.backward()
+        loss_total += float(loss.detach())
+    model.torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_total
+
+
+def _metrics(steps: int, train_loss: float | None, eval_loss: float | None,
+             stats: dict[str, Any], batches: list[Batch]) -> dict[str, Any]:  # fmt: skip
     return {
-        "steps": step,
-        "train_loss": smoothed,
-        "eval_loss": evaluate(model, eval_batches) if eval_batches else None,
+        "steps": steps,
+        "train_loss": train_loss,
+        "eval_loss": eval_loss,
         "base_eval_loss": stats.get("base_eval_loss"),
         "real_tokens": stats["real_tokens"],
         "seconds": round(stats["seconds"], 2),
