@@ -7,12 +7,37 @@ backends answer with an async stream of `TextDelta`, `ToolCallDelta` and one fin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+
+# pydantic validates TypedDicts only from typing_extensions before Python 3.12
+from typing_extensions import TypedDict
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 ToolChoice = Literal["auto", "none", "required"] | str  # a str other than those = named function
+
+
+@with_config(ConfigDict(extra="allow"))
+class ToolCall(TypedDict):
+    """A call in an assistant message, in OpenAI's shape: `function` holds `name` and
+    `arguments` (JSON text)."""
+
+    id: NotRequired[str]
+    type: NotRequired[str]
+    function: dict[str, Any]
+
+
+@with_config(ConfigDict(extra="allow"))
+class Message(TypedDict):
+    """A chat message in OpenAI's shape with string content. Keys beyond these (a client's
+    own, such as `name` or `images`) are kept as sent."""
+
+    role: str
+    content: NotRequired[str | None]
+    tool_calls: NotRequired[list[ToolCall]]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]  # a tool result's tool
 
 
 class GenerationRequest(BaseModel):
@@ -22,7 +47,7 @@ class GenerationRequest(BaseModel):
     OpenAI's shape with string content; tools are OpenAI function tools."""
 
     model: str = Field(description="The backend's own model name.")
-    messages: list[dict[str, Any]] | None = None
+    messages: list[Message] | None = None
     prompt: str | None = None
     suffix: str | None = Field(None, description="Fill-in-the-middle: text after the cursor.")
     raw: bool = Field(False, description="Send `prompt` as is, without the chat template.")

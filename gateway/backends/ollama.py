@@ -16,7 +16,7 @@ import ollama
 from gateway.backends.protocol import ModelInfo
 from gateway.config import Settings
 from gateway.errors import BadRequest, LoragateError, ModelNotFound, UpstreamError, UpstreamTimeout
-from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
+from gateway.generation import Event, Finish, GenerationRequest, Message, TextDelta, ToolCallDelta
 from gateway.prompts.toolcalls import new_call_id
 
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
@@ -123,7 +123,7 @@ def _chat_params(request: GenerationRequest) -> dict[str, Any]:
     }
 
 
-def _message(message: dict[str, Any]) -> dict[str, Any]:
+def _message(message: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message["role"], "content": message.get("content") or ""}
     if message.get("tool_calls"):
         out["tool_calls"] = [

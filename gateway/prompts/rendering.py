@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.errors import BadRequest
-from gateway.generation import GenerationRequest
+from gateway.generation import GenerationRequest, Message
 from gateway.prompts import templates
 
 CHATML_MARK = "<|im_start|>"
@@ -49,12 +49,14 @@ def build_prompt(request: GenerationRequest, style: PromptStyle) -> str:
         return _fim_prompt(request, style)
     if request.raw:
         return prompt
-    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages: list[Message] = (
+        [{"role": "system", "content": request.system}] if request.system else []
+    )
     messages.append({"role": "user", "content": prompt})
     return _render(style, messages, None)
 
 
-def _render(style: PromptStyle, messages: list[dict], tools: list[dict] | None) -> str:
+def _render(style: PromptStyle, messages: list[Message], tools: list[dict] | None) -> str:
     return templates.render(
         style.template, messages, tools, bos_token=style.bos_token, eos_token=style.eos_token
     )

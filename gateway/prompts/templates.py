@@ -8,6 +8,7 @@ the text served here and the text trained on are the same string.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def template_path(name: str) -> Path:
 
 def render(
     source: str,
-    messages: list[dict[str, Any]],
+    messages: Sequence[Mapping[str, Any]],
     tools: list[dict[str, Any]] | None = None,
     *,
     add_generation_prompt: bool = True,

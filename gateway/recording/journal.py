@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, cast
 
 from gateway.store import Store, StoreError
+from gateway.store.rows import Prepared
 
 log = logging.getLogger("loragate.journal")
 
@@ -40,11 +41,11 @@ class Journal:
         self.folder = folder
         self._lock = threading.Lock()
         self._path = folder / f"pending-{int(time.time() * 1000)}-{os.getpid()}.jsonl"
-        self._held: list[dict[str, Any]] = []
+        self._held: list[Prepared] = []
         self._hold = hold
         self.pending = False
 
-    def append(self, items: list[dict[str, Any]]) -> None:
+    def append(self, items: list[Prepared]) -> None:
         lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
         with self._lock:
             self.pending = True
@@ -87,7 +88,7 @@ class Journal:
             self.pending = False
         return written
 
-    def forget(self, drop: Callable[[dict[str, Any]], bool]) -> int:
+    def forget(self, drop: Callable[[Prepared], bool]) -> int:
         """Remove the journaled interactions `drop` selects (and the outcomes and corrections
         that name them), rewriting each file in place; returns the interactions removed."""
         removed = 0
@@ -105,7 +106,7 @@ class Journal:
         return removed
 
 
-def _names(item: dict[str, Any], ids: set[str]) -> bool:
+def _names(item: Prepared, ids: set[str]) -> bool:
     if item.get("interaction", {}).get("id") in ids:
         return True
     judged = [o.get("interaction_id") for o in item.get("outcomes", [])]
@@ -113,14 +114,14 @@ def _names(item: dict[str, Any], ids: set[str]) -> bool:
     return any(i in ids for i in judged)
 
 
-def _parse(fh: IO[str], path: Path) -> list[dict[str, Any]]:
-    items = []
+def _parse(fh: IO[str], path: Path) -> list[Prepared]:
+    items: list[Prepared] = []
     for number, line in enumerate(fh, 1):
         try:
             item = json.loads(line)
             if not isinstance(item, dict):
                 raise ValueError("not an object")
-            items.append(item)
+            items.append(cast(Prepared, item))  # a line the journal wrote
         except ValueError as exc:
             log.warning("journal %s:%d: corrupt line skipped (%s)", path, number, exc)
     return items

@@ -4,30 +4,30 @@ forget}` do."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.config import parse_duration
 from gateway.errors import ConfigError, InteractionNotFound
 from gateway.recording.corrections import Correction
 from gateway.recording.journal import Journal
 from gateway.recording.records import FeedbackRecord, prepare
 from gateway.store import Store
+from gateway.store.rows import Prepared
 
 EXPORT_FORMATS = ("jsonl", "openai", "sharegpt")
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_since(text: str, now: float | None = None) -> float:
     """`7d`, `12h`, `30m` before now, or an ISO date/time; returns a Unix time."""
     now = time.time() if now is None else now
-    match = _RELATIVE.match(text.strip())
-    if match:
-        return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError as exc:
@@ -222,8 +222,8 @@ def forget(
         clauses.append("conversation_id = ?")
         args.append(conversation)
 
-    def chosen(item: dict[str, Any]) -> bool:
-        row = item["interaction"]
+    def chosen(item: Prepared) -> bool:
+        row = item.get("interaction", {})
         return (since is None or row["created_at"] >= since) and (
             conversation is None or row.get("conversation_id") == conversation
         )

@@ -30,6 +30,7 @@ from gateway.recording.records import (
     prepare,
 )
 from gateway.store import Store, StoreError
+from gateway.store.rows import Prepared
 
 log = logging.getLogger("loragate.recorder")
 Record = InteractionRecord | FeedbackRecord | DevDataRecord
@@ -165,7 +166,7 @@ class Recorder:
             log.warning("replayed %d interactions from the journal", replayed)
         return self._store
 
-    def _write(self, items: list[dict[str, Any]]) -> None:
+    def _write(self, items: list[Prepared]) -> None:
         store = self._store or self._open()
         if store is None:
             self.journal.append(items)
@@ -180,7 +181,7 @@ class Recorder:
             self.written += self.journal.replay(store)
 
 
-async def _prepare_all(records: list[Record], slice_size: int = 64) -> list[dict[str, Any]]:
+async def _prepare_all(records: list[Record], slice_size: int = 64) -> list[Prepared]:
     items = []
     for start in range(0, len(records), slice_size):
         for record in records[start : start + slice_size]:

@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.generation import Assembled, GenerationRequest
+from gateway.generation import Assembled, GenerationRequest, Message
 from gateway.prompts.schemas import violation
 from gateway.recording.redact import redact
+from gateway.store.rows import CorrectionRow, OutcomeRow, Prepared, ToolResultRow
 
 # A tool result that reports a failure (Continue answers an unknown tool with "Tool X not found").
 _FAILED_TOOL = re.compile(
@@ -72,7 +73,7 @@ DEVDATA_EVENTS = ("autocomplete", "editOutcome", "toolUsage", "chatFeedback")
 _MATCH_WINDOW = 3600.0  # an event judges an answer given at most this long before it
 
 
-def prepare(record: InteractionRecord | FeedbackRecord | DevDataRecord) -> dict[str, Any]:
+def prepare(record: InteractionRecord | FeedbackRecord | DevDataRecord) -> Prepared:
     if isinstance(record, FeedbackRecord):
         return _prepare_feedback(record)
     if isinstance(record, DevDataRecord):
@@ -126,7 +127,7 @@ def _request_json(request: GenerationRequest) -> str:
     return request.model_dump_json(exclude_none=True, exclude_defaults=True)
 
 
-def _prepare_interaction(r: InteractionRecord) -> dict[str, Any]:
+def _prepare_interaction(r: InteractionRecord) -> Prepared:
     request_text, n_request = redact(_request_json(r.request))
     response_text, n_response = redact(r.answer.text)
     calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in r.answer.calls]
@@ -155,12 +156,14 @@ def _prepare_interaction(r: InteractionRecord) -> dict[str, Any]:
     }
 
 
-def _outcome(r: InteractionRecord, kind: str, ok: bool, source: str, detail: str = "") -> dict:
+def _outcome(
+    r: InteractionRecord, kind: str, ok: bool, source: str, detail: str = ""
+) -> OutcomeRow:
     return {"interaction_id": r.id, "kind": kind, "value": 1.0 if ok else 0.0, "source": source,
             "detail": detail, "created_at": r.created_at}  # fmt: skip
 
 
-def _judged_at_once(r: InteractionRecord) -> list[dict[str, Any]]:
+def _judged_at_once(r: InteractionRecord) -> list[OutcomeRow]:
     if r.status != "complete":
         return []
     outcomes = []
@@ -211,9 +214,9 @@ def _json_problem(text: str, schema: dict[str, Any]) -> str | None:
     return None if why is None else f"invalid: {why}"
 
 
-def _tool_results(request: GenerationRequest, created_at: float) -> list[dict[str, Any]]:
+def _tool_results(request: GenerationRequest, created_at: float) -> list[ToolResultRow]:
     """Tool results sent in this turn judge the calls that asked for them."""
-    results = []
+    results: list[ToolResultRow] = []
     for message in _newest_tool_messages(request.messages or []):
         call_id = message.get("tool_call_id")
         if call_id:
@@ -224,7 +227,7 @@ def _tool_results(request: GenerationRequest, created_at: float) -> list[dict[st
     return results
 
 
-def _newest_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _newest_tool_messages(messages: list[Message]) -> list[Message]:
     tail = []
     for message in reversed(messages):
         if message["role"] != "tool":
@@ -233,20 +236,23 @@ def _newest_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]
     return tail
 
 
-def _prepare_feedback(f: FeedbackRecord) -> dict[str, Any]:
-    base = {"interaction_id": f.interaction_id, "source": f.source, "created_at": f.created_at}
+def _prepare_feedback(f: FeedbackRecord) -> Prepared:
+    def outcome(kind: str, value: float, detail: str = "") -> OutcomeRow:
+        return {"interaction_id": f.interaction_id, "kind": kind, "value": value,
+                "source": f.source, "detail": detail, "created_at": f.created_at}  # fmt: skip
+
     outcomes = []
     if f.accepted is not None:
-        outcomes.append(
-            {**base, "kind": "accepted", "value": 1.0 if f.accepted else 0.0, "detail": ""}
-        )
+        outcomes.append(outcome("accepted", 1.0 if f.accepted else 0.0))
     if f.score is not None:
-        outcomes.append({**base, "kind": "score", "value": f.score, "detail": ""})
+        outcomes.append(outcome("score", f.score))
     if f.comment:
-        outcomes.append({**base, "kind": "comment", "value": 0.0, "detail": redact(f.comment)[0]})
-    corrections = []
+        outcomes.append(outcome("comment", 0.0, redact(f.comment)[0]))
+    corrections: list[CorrectionRow] = []
     if f.correction is not None:
-        corrections.append({**base, "content": redact(f.correction)[0]})
+        content = redact(f.correction)[0]
+        corrections.append({"interaction_id": f.interaction_id, "source": f.source,
+                            "created_at": f.created_at, "content": content})  # fmt: skip
     return {"outcomes": outcomes, "corrections": corrections}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import orjson
 
 from gateway.errors import StoreError
 from gateway.store.engines import Engine, Params, connect
+from gateway.store.rows import Prepared
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -168,11 +169,11 @@ class Store:
             applied.append(number)
         return applied
 
-    def write(self, items: Iterable[dict[str, Any]]) -> int:
+    def write(self, items: Iterable[Prepared]) -> int:
         """Write prepared items in one transaction; returns the interactions inserted."""
         return self._guard(self._write, items)
 
-    def _write(self, items: Iterable[dict[str, Any]]) -> int:
+    def _write(self, items: Iterable[Prepared]) -> int:
         db = self._db
         inserted = 0
         with db.transaction():
@@ -218,7 +219,7 @@ class Store:
         return orjson.loads(row[0]) if row else None
 
 
-def _accepts(outcome: dict[str, Any]) -> bool:
+def _accepts(outcome: Mapping[str, Any]) -> bool:
     return outcome.get("kind") == "accepted" and outcome.get("value") == 1.0
 
 
