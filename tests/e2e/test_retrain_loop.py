@@ -5,9 +5,6 @@ GGUF registered as a candidate → the serving gateway loads it → the user's v
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,20 +12,11 @@ import httpx
 import openai
 import pytest
 
+from tests.support.cli import loragate
 from tests.support.recordings import UNSEEN, record_corrections
 from tests.support.servers import gateway, served_by_in_a_row
 
 BASE = "smollm2-135m-instruct"
-
-
-def loragate(
-    home: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    command, *rest = args
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
-    )  # fmt: skip
 
 
 def versions(home: Path) -> dict[str, dict]:

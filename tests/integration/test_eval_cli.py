@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.cli import loragate
 from tests.support.servers import gateway
 
 BASE = "smollm2-135m-instruct"
@@ -17,11 +16,7 @@ BASE = "smollm2-135m-instruct"
 def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> None:
     """A home with no dataset yet (or a GGUF registered by hand) has no held-out items: the
     general suite runs all the same and the report says what was skipped."""
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
-         "--version", f"{BASE}@v0", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = loragate(tmp_path, "eval", "--version", f"{BASE}@v0", "--json", timeout=300)
     assert done.returncode == 0, done.stderr
     assert "50/50 answered" in done.stderr  # progress, with rate and ETA
     report = json.loads(done.stdout)
@@ -43,11 +38,7 @@ def test_eval_scores_the_general_suite_and_stores_the_run(tmp_path: Path) -> Non
 
 
 def test_eval_of_only_a_missing_held_out_suite_is_one_clear_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
-         "--version", f"{BASE}@v0", "--suite", "held-out"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = loragate(tmp_path, "eval", "--version", f"{BASE}@v0", "--suite", "held-out")
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "loragate: error: no held-out data: build a dataset first (`loragate dataset build`)"
@@ -55,11 +46,7 @@ def test_eval_of_only_a_missing_held_out_suite_is_one_clear_line(tmp_path: Path)
 
 
 def test_eval_of_an_unknown_version_is_one_clear_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
-         "--version", f"{BASE}@v7"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = loragate(tmp_path, "eval", "--version", f"{BASE}@v7", timeout=60)
     assert done.returncode != 0
     assert done.stderr.strip() == (
         f"loragate: error: no model version '{BASE}@v7'; known: {BASE}@v0"
@@ -70,12 +57,9 @@ def test_a_judge_model_grades_the_text_answers(tmp_path: Path) -> None:
     """The judge is the served model itself, through a running gateway: its yes/no verdict is
     held to a response schema, so every verdict is readable."""
     with gateway(tmp_path, "--n-ctx", "2048") as served:
-        done = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path / "other"),
-             "--version", f"{BASE}@v0", "--suite", "general", "--json",
-             "--judge", f"{BASE}@v0", "--judge-url", f"{served.url}/v1"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+        done = loragate(tmp_path / "other", "eval", "--version", f"{BASE}@v0", "--suite",
+                        "general", "--json", "--judge", f"{BASE}@v0", "--judge-url",
+                        f"{served.url}/v1", timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr
         judged = json.loads(done.stdout)["suites"]["general"][f"{BASE}@v0"]["judge_accuracy"]
         assert judged["n"] == 26  # the chat and instruction items; tool items are not judged
@@ -87,12 +71,8 @@ def test_a_judge_model_grades_the_text_answers(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_judge_is_one_clear_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "eval", "--home", str(tmp_path),
-         "--version", f"{BASE}@v0", "--suite", "general", "--judge", "any",
-         "--judge-url", "http://127.0.0.1:9/v1"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = loragate(tmp_path, "eval", "--version", f"{BASE}@v0", "--suite", "general", "--judge",
+                    "any", "--judge-url", "http://127.0.0.1:9/v1", timeout=300)  # fmt: skip
     assert done.returncode == 1
     assert "answered" not in done.stderr  # said before a minute of answering, not after
     last = done.stderr.strip().splitlines()[-1]

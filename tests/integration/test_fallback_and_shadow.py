@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import openai
@@ -17,6 +16,7 @@ import pytest
 from tests.integration.test_upstream_versions import BASE, add_version, configure, loragate
 from tests.support.lora_server import LoraServer, lora_server
 from tests.support.servers import Server, gateway, served_by_in_a_row
+from tests.support.waiting import wait_until
 
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": CITY}}
@@ -48,10 +48,8 @@ def ask(served: Server, stream: bool, **headers: str) -> tuple[str, str]:
 def routed(served: Server, version: str) -> None:
     """Wait until the gateway serves `version` (lists it; answers with it, if it is active)."""
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="none", max_retries=0)
-    deadline = time.monotonic() + 15
-    while version not in [m.id for m in client.models.list().data]:
-        assert time.monotonic() < deadline, served.output()[-2000:]
-        time.sleep(0.1)
+    wait_until(lambda: version in [m.id for m in client.models.list().data], timeout=15,
+               what=f"{version} listed; the gateway said: {served.output()[-2000:]}")  # fmt: skip
 
 
 def active(served: Server, version: str) -> None:
@@ -68,13 +66,14 @@ def active(served: Server, version: str) -> None:
 
 
 def rows(home: Path, sql: str) -> list[tuple]:
-    deadline = time.monotonic() + 10
-    while True:
+    def found() -> list[tuple]:
         with sqlite3.connect(home / "store.db") as db:
-            found = db.execute(sql).fetchall()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+            return db.execute(sql).fetchall()
+
+    try:
+        return wait_until(found, timeout=10, every=0.1)
+    except AssertionError:
+        return []
 
 
 @pytest.mark.parametrize("stream", [False, True])

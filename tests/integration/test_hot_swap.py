@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,18 +16,11 @@ import pytest
 
 from gateway.store import Store
 from gateway.versions.registry import Registry
+from tests.support.cli import loragate
 from tests.support.servers import Server, gateway
+from tests.support.waiting import eventually
 
 BASE = "smollm2-135m-instruct"
-
-
-def loragate(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real CLI in another process, as a user runs it."""
-    command, *rest = args
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -66,20 +56,18 @@ async def register_candidate(served: Server, tmp_path: Path, client: openai.Asyn
                           "--candidate")  # fmt: skip
     assert registered.returncode == 0, registered.stderr
     assert registered.stdout.strip() == f"{BASE}@v1: candidate for *"
-    for _ in range(100):
-        if f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the gateway did not list {BASE}@v1")
+
+    async def listed() -> bool:
+        return f"{BASE}@v1" in [m.id for m in (await client.models.list()).data]
+
+    await eventually(listed, timeout=10, every=0.1, what=f"the gateway lists {BASE}@v1")
 
 
 async def wait_for(client: openai.AsyncOpenAI, version: str, timeout: float = 30) -> None:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if await ask(client) == version:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{version} did not start serving within {timeout} s")
+    async def serves() -> bool:
+        return await ask(client) == version
+
+    await eventually(serves, timeout=timeout, what=f"{version} serves")
 
 
 @pytest.mark.slow
@@ -139,13 +127,13 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
     (staging / "model.gguf").write_bytes(b"GGUF" + bytes(4096))
     registry.add(BASE, staging, {"gguf": staging / "model.gguf"}, workload="byllm",
                         state="active")  # fmt: skip
-    for _ in range(100):
-        shown = loragate(served.home, "models", "show", f"{BASE}@v1")
-        if '"state": "failed"' in shown.stdout:
-            break
-        await asyncio.sleep(0.2)
-    assert '"state": "failed"' in shown.stdout
-    assert "could not be loaded" in shown.stdout
+
+    def failed() -> str:
+        shown = loragate(served.home, "models", "show", f"{BASE}@v1").stdout
+        return shown if '"state": "failed"' in shown else ""
+
+    shown = await eventually(failed, timeout=20, every=0.2, what=f"{BASE}@v1 marked failed")
+    assert "could not be loaded" in shown
     assert await ask(client, "byllm") == f"{BASE}@v0"
 
 

@@ -82,23 +82,24 @@ def test_chat_with_tools_answers_and_calls_carry_object_arguments(client: ollama
 
 
 def test_chat_replays_a_tool_result_turn(client: ollama.Client) -> None:
-    reply = client.chat(
-        model="auto",
-        messages=[
-            {"role": "user", "content": "What's the weather in Paris?"},
-            {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [
-                    {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
-                ],
-            },
-            {"role": "tool", "content": "18 degrees and sunny", "tool_name": "get_weather"},
-        ],
-        tools=[WEATHER],
-        options={"num_predict": 20},
-    )
-    assert reply.message.content
+    """The call and its result reach the prompt (it grows by them) and the model answers the
+    question in words."""
+    question = [{"role": "user", "content": "What's the weather in Paris?"}]
+    turns = [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+        },
+        {"role": "tool", "content": "18 degrees and sunny", "tool_name": "get_weather"},
+    ]
+    options = {"num_predict": 20, "temperature": 0}
+    asked = client.chat(model="auto", messages=question, tools=[WEATHER], options=options)
+    reply = client.chat(model="auto", messages=question + turns, tools=[WEATHER], options=options)
+    assert reply.message.content and reply.message.content.strip()
+    assert not reply.message.tool_calls
+    # the call (~20 tokens as <tool_call> JSON) and the result (~6) in their turns
+    assert reply.prompt_eval_count >= asked.prompt_eval_count + 20
 
 
 def test_generate_with_system_like_jessy(client: ollama.Client) -> None:

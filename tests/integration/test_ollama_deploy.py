@@ -4,8 +4,6 @@ tag, the clients' tag moved by promotion and rollback, a Modelfile beside each G
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from gateway.backends.embedded import default_model_path
 from gateway.store import Store
 from gateway.versions.ollama_tags import Modelfile, OllamaDeployer, modelfile_for
 from gateway.versions.registry import Registry
+from tests.support.cli import loragate
 from tests.support.ollama_models import ollama_models
 
 BASE = "smollm2-135m-instruct"
@@ -35,14 +34,6 @@ def add_version(registry: Registry, tmp_path: Path) -> str:
     with gguf.open("ab") as fh:  # other bytes, as a retrained model's would be
         fh.write(b"\0" * 32)
     return registry.add(BASE, staging, {"gguf": gguf}).name
-
-
-def loragate(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command, *rest = args
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
 
 
 def test_the_modelfile_round_trips() -> None:
@@ -88,12 +79,12 @@ def test_the_cli_deploys_and_says_so_when_ollama_is_down(
     home = registry.home
     with ollama_models(tmp_path) as (host, models):
         env = {**os.environ, "LORAGATE_OLLAMA_DEPLOY": host, "LORAGATE_OLLAMA_TAG": "mine:latest"}
-        promoted = loragate(home, env, "models", "promote", v1)
+        promoted = loragate(home, "models", "promote", v1, env=env)
         assert promoted.returncode == 0, promoted.stderr
         assert promoted.stdout.splitlines()[-1] == f"Ollama: mine:latest is {BASE}:v1"
         assert models["mine:latest"]["digest"] == models[f"{BASE}:v1"]["digest"]
     down = {**os.environ, "LORAGATE_OLLAMA_DEPLOY": host}
-    rolled = loragate(home, down, "rollback")
+    rolled = loragate(home, "rollback", env=down)
     assert rolled.returncode == 1
     (line,) = rolled.stderr.strip().splitlines()
     assert line.startswith(f"loragate: error: Ollama at {host}: ")

@@ -203,29 +203,34 @@ def test_a_call_the_model_opens_under_auto_is_finished_as_a_valid_call(
 
 
 def test_tool_result_turn_is_accepted(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(
-        model="auto",
-        messages=[
-            *ASK,
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {"name": "read_file", "arguments": '{"path": "setup.py"}'},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_1", "content": "from setuptools import setup"},
-        ],
-        tools=[READ_FILE],
-        tool_choice="none",
-        max_tokens=20,
-    )
-    assert reply.choices[0].message.content
+    """The call and its result reach the prompt (it grows by them); with tool_choice none the
+    answer is words, never a call."""
+    turns = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": '{"path": "setup.py"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "from setuptools import setup"},
+    ]
+    asked, reply = (
+        client.chat.completions.create(model="auto", messages=[*ASK, *more], tools=[READ_FILE],
+                                       tool_choice="none", max_tokens=20, temperature=0)
+        for more in ([], turns)
+    )  # fmt: skip
+    content = reply.choices[0].message.content
+    assert content and content.strip()
     assert reply.choices[0].message.tool_calls is None
+    assert "<tool_call>" not in content
+    # the call (~20 tokens as <tool_call> JSON) and the result (~6) in their turns
+    assert asked.usage and reply.usage
+    assert reply.usage.prompt_tokens >= asked.usage.prompt_tokens + 20
 
 
 def test_json_schema_response_format_always_validates(client: openai.OpenAI) -> None:

@@ -22,6 +22,7 @@ import pytest
 from tests.support.databases import Database, fresh_database
 from tests.support.servers import REPO, Server, free_port, gateway, running
 from tests.support.tools import READ
+from tests.support.waiting import wait_until
 
 
 def query(server: Server, sql: str, *args: object) -> list[tuple]:
@@ -34,18 +35,11 @@ def query(server: Server, sql: str, *args: object) -> list[tuple]:
 
 
 def flushed(server: Server, interaction_id: str, timeout: float = 10) -> tuple:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = query(
-            server,
-            "SELECT status, finish_reason, response_text, request, workload, "
-            "version, client, prompt_tokens FROM interactions WHERE id = ?",
-            interaction_id,
-        )
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise AssertionError(f"{interaction_id} was never recorded")
+    sql = ("SELECT status, finish_reason, response_text, request, workload, version, client, "
+           "prompt_tokens FROM interactions WHERE id = ?")  # fmt: skip
+    found = wait_until(lambda: query(server, sql, interaction_id), timeout=timeout,
+                       what=f"{interaction_id} recorded")  # fmt: skip
+    return found[0]
 
 
 @pytest.fixture
@@ -91,15 +85,11 @@ ESSAY = "Write a very long essay about the sea."  # at temperature 0: 3,000 toke
 
 def abandoned(server: Server, marker: str, timeout: float = 10) -> tuple:
     """(status, completion tokens, latency in s) of the request whose prompt has `marker`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = query(server, "SELECT status, completion_tokens, latency_ms FROM interactions "
-                      "WHERE request LIKE ?", f"%{marker}%")  # fmt: skip
-        if found:
-            status, tokens, latency = found[0]
-            return status, tokens, latency / 1000
-        time.sleep(0.1)
-    raise AssertionError(f"no record of {marker}")
+    sql = "SELECT status, completion_tokens, latency_ms FROM interactions WHERE request LIKE ?"
+    found = wait_until(lambda: query(server, sql, f"%{marker}%"), timeout=timeout,
+                       what=f"a record of {marker}")  # fmt: skip
+    status, tokens, latency = found[0]
+    return status, tokens, latency / 1000
 
 
 def test_a_whole_answer_abandoned_by_its_client_stops_and_is_kept(embedded: Server) -> None:
@@ -222,10 +212,10 @@ def test_feedback_is_joined_to_its_interaction(client: openai.OpenAI, embedded: 
         },
     )
     assert reply.status_code == 200 and reply.json()["status"] == "recorded"
-    deadline = time.monotonic() + 10
-    while not query(embedded, "SELECT 1 FROM corrections WHERE interaction_id = ?", iid):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: query(embedded, "SELECT 1 FROM corrections WHERE interaction_id = ?", iid),
+        timeout=10,
+    )
     assert query(embedded, "SELECT content FROM corrections WHERE interaction_id = ?", iid) == [
         ("Apple.",)
     ]
@@ -259,11 +249,8 @@ def test_a_tool_call_correction_is_checked_against_the_request_and_stored(
         error = refused.json()["error"]
         assert refused.status_code == 400 and error["param"] == "correction"
         assert problem in error["message"]
-    deadline = time.monotonic() + 10
-    while not (stored := query(embedded, "SELECT content FROM corrections WHERE "
-                               "interaction_id = ?", iid)):  # fmt: skip
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    sql = "SELECT content FROM corrections WHERE interaction_id = ?"
+    stored = wait_until(lambda: query(embedded, sql, iid), timeout=10)
     assert stored == [('<tool_call>\n{"name": "read_file", "arguments": {"path": "src/app.py"}}'
                        "\n</tool_call>",)]  # fmt: skip
 
@@ -362,10 +349,9 @@ def test_continue_dev_data_destination_accepts_events(
     reply = httpx.post(embedded.url + "/devdata", json=event)
     assert reply.json() == {"status": "recorded", "name": "autocomplete"}
     iid = raw.headers["x-loragate-interaction-id"]
-    deadline = time.monotonic() + 10
-    while not query(embedded, "SELECT 1 FROM outcomes WHERE interaction_id = ?", iid):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: query(embedded, "SELECT 1 FROM outcomes WHERE interaction_id = ?", iid), timeout=10
+    )
     assert query(
         embedded, "SELECT kind, value, source FROM outcomes WHERE interaction_id = ?", iid
     ) == [("accepted", 1.0, "continue.autocomplete")]

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +18,11 @@ import pytest
 from gateway.backends.embedded import default_model_path
 from gateway.store import Store
 from gateway.versions.registry import Registry
+from tests.support.cli import loragate
 from tests.support.lora_server import LoraServer, lora_server
 from tests.support.ollama_models import ollama_models
 from tests.support.servers import Server, gateway, served_by_in_a_row
+from tests.support.waiting import wait_until
 
 BASE = "smollm2-135m-instruct"
 
@@ -36,12 +35,8 @@ def configure(tmp_path: Path, **settings: str) -> Path:
     return home
 
 
-def loragate(home: Path, *args: str) -> str:
-    command, *rest = args
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def succeeds(home: Path, *args: str) -> str:
+    done = loragate(home, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -82,10 +77,9 @@ def eventually(served: Server, model: str, version: str) -> str:
 
 def failure_of(home: Path, version: str, timeout: float = 15) -> str:
     """The reason the gateway gave when it marked `version` failed (waits for it)."""
-    deadline = time.monotonic() + timeout
-    while "failed" not in loragate(home, "models") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    states = json.loads(loragate(home, "models", "show", version))["states"]
+    wait_until(lambda: "failed" in succeeds(home, "models"), timeout=timeout, every=0.2,
+               what=f"{version} marked failed")  # fmt: skip
+    states = json.loads(succeeds(home, "models", "show", version))["states"]
     assert states["*"]["state"] == "failed", states
     return states["*"]["reason"]
 
@@ -105,7 +99,7 @@ def test_ollama_versions_are_tags_the_gateway_routes_to(tmp_path: Path) -> None:
         with gateway(tmp_path) as served:
             assert ask(served, "smollm2:135m") == ("answered by smollm2:135m", f"{BASE}@v0")
             v1 = add_version(home)
-            loragate(home, "models", "promote", v1)
+            succeeds(home, "models", "promote", v1)
             # the gateway created the tag from the version's GGUF, then routed to it
             assert eventually(served, "smollm2:135m", v1) == f"answered by {BASE}:v1"
             assert models[f"{BASE}:v1"]["template"].startswith("<|im_start|>system")
@@ -114,7 +108,7 @@ def test_ollama_versions_are_tags_the_gateway_routes_to(tmp_path: Path) -> None:
             assert pinned == ("answered by smollm2:135m", f"{BASE}@v0")
             assert ask(served, f"{BASE}@v0") == ("answered by smollm2:135m", f"{BASE}@v0")
 
-            loragate(home, "rollback")
+            succeeds(home, "rollback")
             assert eventually(served, "smollm2:135m", f"{BASE}@v0") == "answered by smollm2:135m"
             assert f"{BASE}:v1" in models  # kept for a rollback the other way
 
@@ -125,21 +119,21 @@ def test_vllm_versions_are_runtime_lora_adapters(tmp_path: Path, vllm: LoraServe
     with gateway(tmp_path) as served:
         assert ask(served, "smollm2") == ("answered by smollm2", f"{BASE}@v0")
         v1 = add_version(home)
-        loragate(home, "models", "promote", v1)
+        succeeds(home, "models", "promote", v1)
         assert eventually(served, "smollm2", v1) == f"answered by {v1}"
         peft = str((home / "models" / v1 / "peft").resolve())
         assert vllm.calls == [("load", {"lora_name": v1, "lora_path": peft})]
         assert f"{v1}" in [m["id"] for m in _models(served)]
 
         v2 = add_version(home)
-        loragate(home, "models", "promote", v2)
+        succeeds(home, "models", "promote", v2)
         assert eventually(served, "smollm2", v2) == f"answered by {v2}"
         # v1 stays loaded as the standby, so a rollback to it is immediate
         assert set(vllm.adapters) == {v1, v2}
-        loragate(home, "rollback")
+        succeeds(home, "rollback")
         assert eventually(served, "smollm2", v1) == f"answered by {v1}"
         v3 = add_version(home)
-        loragate(home, "models", "promote", v3)
+        succeeds(home, "models", "promote", v3)
         assert eventually(served, "smollm2", v3) == f"answered by {v3}"
         assert set(vllm.adapters) == {v1, v3}  # the standby before it was unloaded
 
@@ -149,7 +143,7 @@ def test_a_version_without_an_adapter_is_marked_failed(tmp_path: Path, vllm: Lor
                      train_base="default")  # fmt: skip
     with gateway(tmp_path) as served:
         v1 = add_version(home, peft=False)  # a GGUF registered by hand
-        loragate(home, "models", "promote", v1)
+        succeeds(home, "models", "promote", v1)
         assert "has no PEFT adapter" in failure_of(home, v1)
         assert ask(served, "smollm2") == ("answered by smollm2", f"{BASE}@v0")
 
@@ -160,7 +154,7 @@ def test_an_upstream_without_runtime_lora_says_how_to_enable_it(tmp_path: Path) 
                          train_base="default")  # fmt: skip
         with gateway(tmp_path) as served:
             v1 = add_version(home)
-            loragate(home, "models", "promote", v1)
+            succeeds(home, "models", "promote", v1)
             assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" in failure_of(home, v1)
             assert ask(served, "smollm2") == ("answered by smollm2", f"{BASE}@v0")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -138,8 +138,7 @@ def lora_server(base: str, *, runtime_lora: bool = True) -> Iterator[LoraServer]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    wait_until(lambda: server.started, timeout=30, every=0.01, what="the server started")
     try:
         yield state
     finally:

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 
 def _name(model: str) -> str:
@@ -139,8 +140,7 @@ def ollama_models(tmp: Path) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
                                            log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    wait_until(lambda: server.started, timeout=30, every=0.01, what="the server started")
     try:
         yield f"http://127.0.0.1:{port}", application.state.models
     finally:

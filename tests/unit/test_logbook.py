@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from gateway.recording.logbook import parse_since
 from gateway.recording.recorder import Recorder
 from gateway.recording.records import FeedbackRecord, prepare
 from tests.support.databases import Database
+from tests.support.waiting import wait_until
 from tests.unit.test_recorder import record
 
 
@@ -123,10 +125,12 @@ def test_tail_prints_recent_interactions(home: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3)
+    assert process.stdout is not None
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True).start()
+    wait_until(lambda: len(lines) >= 2, what="the two recorded interactions, tailed")
     process.terminate()
-    out, _ = process.communicate(timeout=10)
-    lines = out.splitlines()
+    process.communicate(timeout=10)
     assert len(lines) == 2 and "chat" in lines[0] and "m@v0" in lines[0]
     assert "tool_call_valid=1" in lines[1]
 

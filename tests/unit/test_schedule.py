@@ -13,6 +13,7 @@ from gateway.store import Store
 from gateway.versions.schedule import Scheduler, due
 from tests.support.databases import Database
 from tests.support.recordings import chat, record
+from tests.support.waiting import eventually
 
 DAY = 86400.0
 
@@ -73,11 +74,8 @@ async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
                           command=command, poll=0.05, on_busy=on_busy)  # fmt: skip
     scheduler.start()
     try:
-        for _ in range(100):
-            if scheduler.runs:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # more polls while it runs start nothing more
+        await eventually(lambda: scheduler.runs, timeout=5, what="the retrain started")
+        await asyncio.sleep(0.2)  # four more polls while it runs: they must start nothing more
         assert scheduler.runs == 1
         assert await scheduler.wait() == 0
     finally:
