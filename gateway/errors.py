@@ -4,6 +4,7 @@
     ├── ConfigError                (CLI only: bad settings, exit 1)
     ├── BadRequest                 400 invalid_request_error
     │   ├── ContextLengthExceeded  400 ... / context_length_exceeded
+    │   ├── InvalidCorrection      400 ... / invalid_correction (param: correction)
     │   ├── RegistryError          400 ... / registry_error (a version change that can't be made)
     │   └── EmptyDataset           400 ... / empty_dataset (nothing in the window to train on)
     ├── Unauthorized               401 authentication_error / invalid_api_key
@@ -194,3 +195,12 @@ class EvalError(JobError):
     """An evaluation that cannot be run as asked."""
 
     code = "eval_failed"
+
+
+class InvalidCorrection(BadRequest):
+    """A correction that does not fit the interaction it corrects."""
+
+    code = "invalid_correction"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="correction")

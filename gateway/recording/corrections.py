@@ -13,16 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import BadRequest
+from gateway.errors import InvalidCorrection
 from gateway.prompts.schemas import violation
 from gateway.prompts.toolcalls import CLOSE_TAG, OPEN_TAG, ParsedCall, ToolCallSplitter, new_call_id
-
-
-class InvalidCorrection(BadRequest):
-    """A correction that does not fit the interaction it corrects."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, param="correction")
 
 
 @dataclass(frozen=True)

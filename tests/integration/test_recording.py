@@ -248,6 +248,7 @@ def test_a_tool_call_correction_is_checked_against_the_request_and_stored(
             "interaction_id": iid, "correction": {"tool_calls": [{"function": call}]}})  # fmt: skip
         error = refused.json()["error"]
         assert refused.status_code == 400 and error["param"] == "correction"
+        assert error["code"] == "invalid_correction" and error["type"] == "invalid_request_error"
         assert problem in error["message"]
     sql = "SELECT content FROM corrections WHERE interaction_id = ?"
     stored = wait_until(lambda: query(embedded, sql, iid), timeout=10)

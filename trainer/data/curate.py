@@ -15,7 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from gateway.recording.corrections import Correction, InvalidCorrection
+from gateway.errors import InvalidCorrection
+from gateway.recording.corrections import Correction
 from gateway.recording.redact import MARK
 from trainer.data.examples import TRUST_ORDER, Example
 
