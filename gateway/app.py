@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -70,8 +70,21 @@ class Versions:
         return scheduler
 
 
-def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
-    """Build the gateway; the backend starts (loads its model) in the app's lifespan."""
+class Companion(Protocol):
+    """Work that runs beside serving and feeds the recorder (a collector following files)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def create_app(
+    settings: Settings,
+    backend: Backend | None = None,
+    companions: Sequence[Callable[[Recorder], Companion]] = (),
+) -> FastAPI:
+    """Build the gateway; the backend starts (loads its model) in the app's lifespan, and each
+    companion, made with the recorder, runs while the app serves."""
     backend = backend or create_backend(settings)
     # For an upstream, --model names the model that aliases (auto, continue, ...) go to.
     preferred = settings.model if settings.backend != "llamacpp" else None
@@ -101,6 +114,10 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             except UpstreamError as exc:  # an upstream may come up later: 502 until then
                 log.warning("%s", exc.message)
             app.state.scheduler = await versions.start(settings, stack) if versions else None
+            for make in companions:
+                companion = make(recorder)
+                await companion.start()
+                stack.push_async_callback(companion.close)  # before the recorder drains
             app.state.ready = True
             try:
                 yield

@@ -160,6 +160,11 @@ class Settings(BaseModel):
     prompt_cache_mb: int = Field(
         256, ge=0, description="RAM for KV states of recent conversations (0 = last one only)."
     )
+    collect_continue: bool = Field(
+        True,
+        description="While serving, follow Continue's dev-data files (when the folder exists) "
+        "and record the judgements in them.",
+    )
     llama_cpp_dir: Path | None = Field(
         None,
         description="A llama.cpp checkout whose converter scripts export uses; None = those of "

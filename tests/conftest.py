@@ -11,6 +11,15 @@ from tests.support.databases import Database, fresh_database, postgres_cluster
 from tests.support.servers import Server, gateway
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _not_the_users_continue() -> Iterator[None]:
+    """Gateways the tests start do not follow this machine's Continue dev data (the tests that
+    check the collector give it a folder of their own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LORAGATE_COLLECT_CONTINUE", "false")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LORAGATE_HOME", str(tmp_path / "home"))

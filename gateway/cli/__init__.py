@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import bench, dataset, log, models, serve, train
+from gateway.cli import bench, collect, continue_config, dataset, log, models, serve, train
 from gateway.cli import eval as evaluation
 from gateway.errors import LoragateError
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
     log.add_parser(sub)
+    collect.add_parser(sub)
+    continue_config.add_parser(sub)
     dataset.add_parser(sub)
     train.add_parser(sub)
     models.add_parser(sub)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import get_args
+from collections.abc import Callable
+from typing import TYPE_CHECKING, get_args
 
 from gateway.backends import backend_names
 from gateway.cli import address
@@ -15,6 +16,10 @@ from gateway.cli.common import (
 )
 from gateway.config import LogLevel, Settings, load_settings
 from gateway.errors import LoragateError
+
+if TYPE_CHECKING:
+    from gateway.app import Companion
+    from gateway.recording.recorder import Recorder
 
 CONTINUE_BLOCK = """\
 # Continue (~/.continue/config.yaml): paste under `models:`
@@ -79,7 +84,7 @@ def serve(settings: Settings) -> None:
         from gateway.backends.embedded import passive_waits
 
         passive_waits()
-    app = create_app(settings)
+    app = create_app(settings, companions=_collectors(settings))
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False
     )
@@ -100,6 +105,19 @@ def serve(settings: Settings) -> None:
         server.run()
     finally:
         address.withdraw(settings.home)
+
+
+def _collectors(settings: Settings) -> list[Callable[[Recorder], Companion]]:
+    """The collectors that follow clients' files while serving (those whose files exist)."""
+    from collectors.continue_devdata import DevDataFiles, Watcher, dev_data_dir
+
+    found: list[Callable[[Recorder], Companion]] = []
+    folder = dev_data_dir()
+    if settings.collect_continue and folder.is_dir():
+        files = DevDataFiles.open(folder, settings.home)
+        found.append(lambda recorder: Watcher(files, recorder.submit))
+        logging.getLogger("loragate").info("following Continue's dev data in %s", folder)
+    return found
 
 
 def _log_to_stderr(level: str) -> None:

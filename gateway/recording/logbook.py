@@ -71,6 +71,11 @@ def stats(store: Store) -> dict[str, Any]:
         "ON i.id = k.interaction_id GROUP BY i.workload"
     ):
         out["workloads"][workload]["corrections"] = n
+    out["collected"] = {}
+    for collector, status, n in store.query(
+        "SELECT collector, status, count(*) FROM collected_lines GROUP BY collector, status"
+    ):
+        out["collected"].setdefault(collector, {})[status] = n
     return out
 
 
@@ -90,6 +95,9 @@ def format_stats(data: dict[str, Any]) -> str:
             f"  {name}: {w['interactions']} ({w['aborted']} aborted, {w['error']} errors), "
             f"{w['corrections']} corrections{'; ' + rates if rates else ''}"
         )
+    for collector, statuses in data.get("collected", {}).items():
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        lines.append(f"  lines collected from {collector}: {counts}")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from gateway.generation import Assembled, GenerationRequest, Message
 from gateway.prompts.schemas import violation
 from gateway.recording.redact import redact
-from gateway.store.rows import CorrectionRow, OutcomeRow, Prepared, ToolResultRow
+from gateway.store.rows import CorrectionRow, LineRow, OutcomeRow, Prepared, ToolResultRow
 
 # A tool result that reports a failure (Continue answers an unknown tool with "Tool X not found").
 _FAILED_TOOL = re.compile(
@@ -62,11 +62,14 @@ class FeedbackRecord:
 
 @dataclass
 class DevDataRecord:
-    """One Continue dev-data event (`name`: autocomplete, editOutcome, toolUsage, chatFeedback)."""
+    """One Continue dev-data event (`name`: autocomplete, editOutcome, toolUsage, chatFeedback),
+    posted to `/devdata` or read from a file by a collector (`line`: which line, so that it is
+    taken once; a corrupt line comes with an empty `name`)."""
 
     name: str
     data: dict[str, Any]
     created_at: float
+    line: LineRow | None = None
 
 
 DEVDATA_EVENTS = ("autocomplete", "editOutcome", "toolUsage", "chatFeedback")
@@ -77,7 +80,7 @@ def prepare(record: InteractionRecord | FeedbackRecord | DevDataRecord) -> Prepa
     if isinstance(record, FeedbackRecord):
         return _prepare_feedback(record)
     if isinstance(record, DevDataRecord):
-        return {"matched": _devdata_matches(record)}
+        return _prepare_devdata(record)
     return _prepare_interaction(record)
 
 
@@ -254,6 +257,15 @@ def _prepare_feedback(f: FeedbackRecord) -> Prepared:
         corrections.append({"interaction_id": f.interaction_id, "source": f.source,
                             "created_at": f.created_at, "content": content})  # fmt: skip
     return {"outcomes": outcomes, "corrections": corrections}
+
+
+def _prepare_devdata(r: DevDataRecord) -> Prepared:
+    matched = _devdata_matches(r) if r.name in DEVDATA_EVENTS else []
+    if r.line is None:
+        return {"matched": matched}
+    status = r.line["status"] if r.line["status"] == "corrupt" else (
+        "unmatched" if matched else "ignored")  # fmt: skip
+    return {"matched": matched, "lines": [{**r.line, "status": status}]}
 
 
 def _devdata_matches(r: DevDataRecord) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ import orjson
 
 from gateway.errors import StoreError
 from gateway.store.engines import Engine, Params, connect
-from gateway.store.rows import Prepared
+from gateway.store.rows import LineRow, Prepared
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -82,6 +82,11 @@ _LATER_ANSWER = (
 )
 
 _INSERT_TOOL_CALL = "INSERT INTO tool_calls VALUES (?, ?, ?)" + _IGNORE
+_INSERT_LINE = (
+    "INSERT INTO collected_lines (id, collector, event, status, created_at) "
+    "VALUES (:id, :collector, :event, :status, :created_at)" + _IGNORE
+)
+_JOINED_LINE = "UPDATE collected_lines SET status = 'joined' WHERE id = :id"
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -184,20 +189,32 @@ class Store:
                     db.executemany(_INSERT_TOOL_CALL, item["tool_calls"])
                     if row.get("context_hash"):
                         db.execute(_REASKED, row)
-                for event in item.get("matched", []):
-                    match = _MATCH_SOURCES[event["by"]]
-                    db.execute(_MATCHED_OUTCOME.format(match=match), event)
-                    if event.get("correction") is not None:
-                        db.execute(_MATCHED_CORRECTION.format(match=match), event)
-                    if _accepts(event):
-                        ids = f"SELECT iid FROM ({match}) AS m"
-                        db.execute(_LATER_ANSWER.format(ids=ids), event)
+                if not self._fresh_lines(item.get("lines", [])):
+                    continue  # collected before: what it says is in the store already
+                joined = sum(self._match(event) for event in item.get("matched", []))
+                if joined:
+                    db.executemany(_JOINED_LINE, item.get("lines", []))
                 db.executemany(_JUDGE_CALL, item.get("tool_results", []))
                 db.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
                 db.executemany(_INSERT_CORRECTION, item.get("corrections", []))
                 for outcome in filter(_accepts, item.get("outcomes", [])):
                     db.execute(_LATER_ANSWER.format(ids=":interaction_id"), outcome)
         return inserted
+
+    def _fresh_lines(self, lines: list[LineRow]) -> bool:
+        """Record collected lines; False when one was collected before."""
+        return all(self._db.execute(_INSERT_LINE, line).rowcount for line in lines)
+
+    def _match(self, event: Mapping[str, Any]) -> int:
+        """Apply a dev-data event to the interaction it names; returns outcomes added."""
+        match = _MATCH_SOURCES[event["by"]]
+        added = int(self._db.execute(_MATCHED_OUTCOME.format(match=match), event).rowcount)
+        if event.get("correction") is not None:
+            self._db.execute(_MATCHED_CORRECTION.format(match=match), event)
+        if _accepts(event):
+            ids = f"SELECT iid FROM ({match}) AS m"
+            self._db.execute(_LATER_ANSWER.format(ids=ids), event)
+        return added
 
     def delete_interactions(self, where: str, params: Sequence[Any]) -> int:
         """Delete matching interactions with their outcomes, calls and corrections, and leave

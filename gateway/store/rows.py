@@ -30,6 +30,16 @@ class CorrectionRow(TypedDict):
     content: str
 
 
+class LineRow(TypedDict):
+    """A line a collector read from a file (see migration 0007)."""
+
+    id: str  # sha256 of the file's name and the line
+    collector: str
+    event: str | None
+    status: str  # unmatched, ignored or corrupt when read; joined once it judged an answer
+    created_at: float
+
+
 class Prepared(TypedDict, total=False):
     interaction: dict[str, Any]  # the `interactions` row, by column
     tool_calls: list[list[str]]  # [call id, interaction id, tool name]
@@ -37,3 +47,4 @@ class Prepared(TypedDict, total=False):
     tool_results: list[ToolResultRow]
     corrections: list[CorrectionRow]
     matched: list[dict[str, Any]]  # dev-data events, matched to their interaction on write
+    lines: list[LineRow]  # the collected line the item came from: taken once

@@ -72,9 +72,18 @@ def _quoted(value: Any) -> str:
 
 
 def modelfile_for(workload: str) -> Modelfile:
+    """The shared `chatml-tools.Modelfile`, with what a workload's own `<workload>.Modelfile`
+    sets on top (its SYSTEM, PARAMETERs; a TEMPLATE only if it has one)."""
+    shared = Modelfile.parse((MODELFILES_DIR / "chatml-tools.Modelfile").read_text("utf-8"))
     own = MODELFILES_DIR / f"{workload}.Modelfile"
-    path = own if workload != ALL and own.exists() else MODELFILES_DIR / "chatml-tools.Modelfile"
-    return Modelfile.parse(path.read_text(encoding="utf-8"))
+    if workload == ALL or not own.exists():
+        return shared
+    mine = Modelfile.parse(own.read_text(encoding="utf-8"))
+    return Modelfile(
+        template=mine.template or shared.template,
+        system=mine.system if mine.system is not None else shared.system,
+        parameters={**shared.parameters, **mine.parameters},
+    )
 
 
 def version_tag(version: str) -> str:
