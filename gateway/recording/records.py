@@ -115,6 +115,8 @@ def context_hash(request: GenerationRequest) -> str | None:
     asked again: later in a conversation, everything before the last user message (so a
     rephrased last turn counts); in a first turn, the whole request (only a resend counts: a
     new first question with the same system prompt is a new conversation)."""
+    if request.messages is None:
+        return _prompt_context(request)
     messages = request.messages
     if not messages or messages[-1]["role"] != "user":
         return None  # tool results or an assistant prefill continue a turn, they don't re-ask
@@ -123,6 +125,17 @@ def context_hash(request: GenerationRequest) -> str | None:
     context = json.dumps(
         [request.model, asked_in, request.tools], sort_keys=True, ensure_ascii=False
     )
+    return hashlib.sha256(context.encode()).hexdigest()[:32]
+
+
+def _prompt_context(request: GenerationRequest) -> str | None:
+    """A templated prompt (`/api/generate` with `system`, as JESSY sends it) is a whole
+    question: the same one sent again, letter case, spacing and end punctuation aside, is a
+    re-ask. Raw and fill-in-the-middle prompts are not questions."""
+    if request.raw or request.suffix is not None or not request.prompt:
+        return None
+    asked = " ".join(request.prompt.lower().split()).rstrip("?!. ")
+    context = json.dumps([request.model, request.system, asked], ensure_ascii=False)
     return hashlib.sha256(context.encode()).hexdigest()[:32]
 
 

@@ -192,6 +192,29 @@ async def test_asking_again_in_the_same_context_rejects_the_earlier_answer(
     assert db.rows("SELECT interaction_id, kind, value FROM outcomes") == [("ia_1", "reasked", 0.0)]
 
 
+async def test_a_generate_prompt_sent_again_rejects_the_earlier_answer(
+    tmp_path: Path, db: Database
+) -> None:
+    """JESSY's shape: `/api/generate` with a system prompt, one question per request."""
+
+    def asked(iid: str, prompt: str, system: str = "You are JESSY.") -> InteractionRecord:
+        request = GenerationRequest(model="m", prompt=prompt, system=system, stream=False)
+        return InteractionRecord(
+            id=iid, created_at=time.time(), api="generate", workload="jessy",
+            model_requested="jessy", version="m@v0", status="complete", request=request,
+            answer=Assembled(text="It is sunny.", finish=Finish("stop", 10, 2)),
+        )  # fmt: skip
+
+    recorder = Recorder(tmp_path, store_url=db.url)
+    await recorder.start()
+    recorder.submit(asked("ia_1", "What's the weather in Paris?"))
+    recorder.submit(asked("ia_2", "what's the weather in  Paris"))  # the same, asked again
+    recorder.submit(asked("ia_3", "Tell me a joke."))  # a new question
+    recorder.submit(asked("ia_4", "Tell me a joke.", system="You are someone else."))
+    await recorder.close()
+    assert db.rows("SELECT interaction_id, kind, value FROM outcomes") == [("ia_1", "reasked", 0.0)]
+
+
 async def test_an_accepted_answer_to_a_question_asked_again_corrects_the_first(
     tmp_path: Path, db: Database
 ) -> None:
