@@ -175,9 +175,11 @@ class Watcher:
         """Read what is new (off the event loop), hand it over, and remember how far."""
         records = await asyncio.to_thread(lambda: list(self.files.read_new()))
         summary = Summary()
-        for record in records:
+        for n, record in enumerate(records, 1):
             self.submit(record)
             summary.add(record)
+            if n % 200 == 0:
+                await asyncio.sleep(0)  # requests being served go first
         await asyncio.to_thread(self.files.save)
         if summary.corrupt:
             log.warning("Continue dev data: %d corrupt lines skipped", summary.corrupt)

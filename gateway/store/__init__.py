@@ -55,8 +55,10 @@ _REASKED = (
 # shortly before the event.
 _MATCH_SOURCES = {
     "call": "SELECT interaction_id AS iid FROM tool_calls WHERE call_id = :key",
+    # `length(...) > 0` lets both databases use the partial index on answers
     "text": "SELECT id AS iid FROM interactions WHERE response_text = :key "
-    "AND created_at BETWEEN :since AND :until ORDER BY created_at DESC LIMIT 1",
+    "AND length(response_text) > 0 AND created_at BETWEEN :since AND :until "
+    "ORDER BY created_at DESC LIMIT 1",
 }
 _MATCHED_OUTCOME = (  # `WHERE true` tells SQLite's parser the ON starts the upsert, not a join
     _OUTCOME + "SELECT iid, :kind, :value, :source, :detail, :created_at FROM ({match}) AS m "

@@ -53,7 +53,7 @@ def day_of_dev_data(folder: Path, lines: int, start: int = 0) -> None:
                 event = {"eventName": "editOutcome", "accepted": False, "completion": f"x{i}",
                          "previousCode": "a = 1\n" * 10, "newCode": "a = 2\n" * 10}  # fmt: skip
             else:
-                event = {"eventName": "chatInteraction", "prompt": "hi", "completion": "hello"}
+                event = {"eventName": "chatInteraction", "prompt": f"hi {i}", "completion": "hello"}
             files[event["eventName"]].write(json.dumps({**base, **event}) + "\n")
     finally:
         for fh in files.values():

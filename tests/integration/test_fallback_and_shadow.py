@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.integration.test_upstream_versions import BASE, add_version, configure, loragate
+from tests.integration.test_upstream_versions import BASE, add_version, configure, succeeds
 from tests.support.lora_server import LoraServer, lora_server
 from tests.support.servers import Server, gateway, served_by_in_a_row
 from tests.support.waiting import wait_until
@@ -84,7 +84,7 @@ def test_an_answer_failing_its_schema_is_answered_again_by_the_other_version(
                      train_base="default", fallback="next")  # fmt: skip
     with gateway(tmp_path) as served:
         v1 = add_version(home)
-        loragate(home, "models", "promote", v1)
+        succeeds(home, "models", "promote", v1)
         vllm.arguments = {v1: BAD, "smollm2": GOOD}  # the trained version breaks the schema
         active(served, v1)
         assert ask(served, stream) == (GOOD, f"{BASE}@v0")
@@ -134,8 +134,8 @@ def test_a_candidate_answers_in_the_shadow_checked_and_never_shown(
         assert ("tool_call_valid", 0.0) in rows(
             home, f"SELECT kind, value FROM outcomes WHERE interaction_id = '{shadow[0][0]}'"
         )
-        (lane,) = json.loads(loragate(home, "status", "--json"))["lanes"]
+        (lane,) = json.loads(succeeds(home, "status", "--json"))["lanes"]
         candidate = lane["versions"][1]
         assert candidate["judged"] == 0  # shadow answers are not live outcomes
         assert (candidate["shadow"]["checked"], candidate["shadow"]["passed"]) == (1, 0)
-        assert "shadow answers: 0/1 passed the automatic checks" in loragate(home, "status")
+        assert "shadow answers: 0/1 passed the automatic checks" in succeeds(home, "status")

@@ -65,7 +65,8 @@ def app(state: LoraServer, *, runtime_lora: bool) -> FastAPI:
         usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
-        if body.get("tools"):
+        answered_a_call = (body.get("messages") or [{}])[-1].get("role") == "tool"
+        if body.get("tools") and not answered_a_call:  # after the tool's result: words
             name = body["tools"][0]["function"]["name"]
             function = {"name": name, "arguments": state.arguments.get(model, "{}")}
             call = {"id": f"call_{len(state.answered)}", "type": "function", "function": function}

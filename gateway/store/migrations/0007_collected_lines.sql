@@ -9,3 +9,6 @@ CREATE TABLE collected_lines (
     status TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+-- An accepted answer looks up the re-asks it settles (their `detail` names it) once per event:
+-- without this index that was a scan of every outcome.
+CREATE INDEX outcomes_reasked_by_answer ON outcomes (detail) WHERE kind = 'reasked';
