@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
-EXTRAS := train,mlx,dev
+EXTRAS := train,mlx,plot,dev
 UPGRADE_VENV := .venv-upgrade
 CN := node_modules/.bin/cn
 # The multimodal library of llama.cpp is not used; skipping it saves ~4 minutes of build.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from gateway.cli.common import (
     HOME_HELP,
@@ -29,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", choices=("held-out", "general", "all"), default="all",
                    help="which suites [all: one with no items is skipped, said so]")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="also draw the comparison (per category for jessy, per suite)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
 
@@ -49,3 +53,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         judge.check()
     report = compare(registry, version, against, suites, workload=args.workload, judge=judge)
     print(json.dumps(report, indent=2) if args.json else render(report))
+    if args.plot:
+        from trainer.evaluation.plot import plot
+
+        plot(report, Path(args.plot).expanduser())
+        print(f"plot: {args.plot}", file=sys.stderr)

@@ -39,9 +39,10 @@ from gateway.errors import EvalError
 from gateway.generation import Assembled, GenerationRequest
 from gateway.store import Store
 from gateway.versions.registry import Registry, Version
+from trainer.evaluation.categories import CATEGORIES
 from trainer.evaluation.items import Item, budget, items_hash, prefix_order, suite_items
 from trainer.evaluation.judge import Judge, judged
-from trainer.evaluation.scoring import score_items
+from trainer.evaluation.scoring import right_rate, score_items
 from trainer.evaluation.stats import paired
 
 SEED_TARGETS = {"name_accuracy": 0.95, "json_parse_rate": 0.99, "full_call_accuracy": 0.90}
@@ -53,13 +54,15 @@ def _stderr(line: str) -> None:
 
 def answer_all(
     gguf: Path, items: list[Item], *, label: str = "", say: Callable[[str], None] | None = None
-) -> list[Assembled]:
+) -> tuple[list[Assembled], list[float]]:
     """Greedy answers from the GGUF in llama.cpp, in `items`' order (answered in prefix order),
-    with a status line (rate, ETA)."""
+    with a status line (rate, ETA), and the seconds each answer took."""
     from gateway.backends.llamacpp import LlamaCppBackend
 
     say = say or _stderr
     engine = LlamaCppBackend(gguf, n_ctx=4096, n_threads=None, n_batch=256, cache_mb=64)
+
+    seconds: dict[int, float] = {}
 
     async def run() -> list[Assembled]:
         await engine.start()
@@ -73,8 +76,10 @@ def answer_all(
                     json_schema=item.json_schema, temperature=0.0, max_tokens=budget(item),
                 )  # fmt: skip
                 answer = answers[index] = Assembled()
+                asked = time.monotonic()
                 async for event in engine.generate(request):
                     answer.add(event)
+                seconds[index] = time.monotonic() - asked
                 rate = done / (time.monotonic() - started)
                 if done % 10 == 0 or done == len(items):
                     say(f"  {label or gguf.name}: {done}/{len(items)} answered, {rate:.1f}/s, "
@@ -83,7 +88,8 @@ def answer_all(
             await engine.close()
         return [answers[i] for i in range(len(items))]
 
-    return asyncio.run(run())
+    answers = asyncio.run(run())
+    return answers, [seconds[i] for i in range(len(items))]
 
 
 def stored_run(store: Store, version: str, suite: str, digest: str) -> SuiteRun | None:
@@ -124,25 +130,42 @@ def fresh_process() -> Executor:
 def run_suite(
     name: str, gguf: Path, suite: str, items: list[Item],
     *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
-    worker: Executor | None = None,
+    worker: Executor | None = None, category: Callable[[Item], str] | None = None,
 ) -> SuiteRun:  # fmt: skip
     """Answer and score one suite with the GGUF (not stored: see `store_run`), in `worker`
-    when given (`fresh_process`)."""
+    when given (`fresh_process`); with `category`, right rate and answer time per category."""
     label = f"{name} {suite}"
-    answers = (worker.submit(answer_all, gguf, items, label=label).result() if worker
-               else answer_all(gguf, items, label=label, say=say))  # fmt: skip
+    answers, seconds = (worker.submit(answer_all, gguf, items, label=label).result() if worker
+                        else answer_all(gguf, items, label=label, say=say))  # fmt: skip
     metrics, scores = score_items(items, answers)
+    metrics["seconds"] = {"value": sum(seconds) / max(len(seconds), 1), "n": len(seconds)}
+    if category is not None:
+        metrics["by_category"] = by_category([category(i) for i in items], scores, seconds)
     if judge is not None and (accuracy := judged(items, answers, judge)) is not None:
         metrics["judge_accuracy"] = accuracy
     return SuiteRun(name, suite, items_hash(items), metrics, scores, [i.id for i in items])
 
 
+def by_category(
+    categories: list[str], scores: list[float], seconds: list[float]
+) -> dict[str, dict[str, float]]:
+    """Per category: items, right rate, mean seconds per answer."""
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted(set(categories)):
+        mine = [i for i, c in enumerate(categories) if c == name]
+        out[name] = {"n": len(mine), "right": right_rate([scores[i] for i in mine]),
+                     "seconds": sum(seconds[i] for i in mine) / len(mine)}  # fmt: skip
+    return out
+
+
 def evaluate(
     registry: Registry, version: Version, suite: str, items: list[Item],
     *, judge: Judge | None = None, say: Callable[[str], None] | None = None,
+    category: Callable[[Item], str] | None = None,
 ) -> SuiteRun:  # fmt: skip
     """Answer and score one suite, store the run, and return it."""
-    run = run_suite(version.name, version.gguf, suite, items, judge=judge, say=say)
+    run = run_suite(version.name, version.gguf, suite, items, judge=judge, say=say,
+                    category=category)  # fmt: skip
     store_run(registry.store, run)
     return run
 
@@ -179,16 +202,20 @@ def compare(
                 raise
             report["skipped"][suite] = exc.message
             continue
-        mine = evaluate(registry, version, suite, items, judge=judge, say=say)
+        category = CATEGORIES.get(workload or "") if suite == "held-out" else None
+        mine = evaluate(registry, version, suite, items, judge=judge, say=say,
+                        category=category)  # fmt: skip
         entry: dict[str, Any] = {"n": len(items), "items_hash": mine.items_hash,
                                  version.name: mine.metrics}  # fmt: skip
         if against is not None:
             earlier = stored_run(registry.store, against.name, suite, mine.items_hash)
-            if earlier is not None and judge is None:
+            usable = earlier is not None and (category is None or "by_category" in earlier.metrics)
+            if earlier is not None and usable and judge is None:
                 (say or _stderr)(f"  {against.name} {suite}: its earlier run on these items")
                 theirs = earlier
             else:
-                theirs = evaluate(registry, against, suite, items, judge=judge, say=say)
+                theirs = evaluate(registry, against, suite, items, judge=judge, say=say,
+                                  category=category)  # fmt: skip
             entry[against.name] = theirs.metrics
             entry["paired"] = paired(mine.scores, theirs.scores)
         report["suites"][suite] = entry
@@ -200,7 +227,7 @@ def render(report: dict[str, Any]) -> str:
     names = [report["version"], *([report["against"]] if report["against"] else [])]
     for suite, entry in report["suites"].items():
         lines.append(f"{suite} ({entry['n']} items)")
-        metrics = sorted({m for name in names for m in entry[name]})
+        metrics = sorted({m for name in names for m in entry[name]} - {"by_category"})
         lines.append(f"  {'METRIC':<30}" + "".join(f"{name:>34}" for name in names))
         for metric in metrics:
             cells = []
@@ -217,6 +244,7 @@ def render(report: dict[str, Any]) -> str:
             target = SEED_TARGETS.get(metric)
             label = f"{metric} (target > {target:.0%})" if target else metric
             lines.append(f"  {label:<30}" + "".join(cells))
+        lines += _category_lines(entry, names)
         if "paired" in entry:
             p = entry["paired"]
             verdict = "significant" if p["significant"] else "not significant"
@@ -225,3 +253,21 @@ def render(report: dict[str, Any]) -> str:
                          f" ({verdict})")  # fmt: skip
     lines += [f"{suite}: skipped: {why}" for suite, why in report.get("skipped", {}).items()]
     return "\n".join(lines)
+
+
+def _category_lines(entry: dict[str, Any], names: list[str]) -> list[str]:
+    """Right rate and seconds per answer, per category, side by side."""
+    tables = [entry[name].get("by_category") or {} for name in names]
+    categories = sorted({c for table in tables for c in table})
+    if not categories:
+        return []
+    lines = [f"  {'CATEGORY':<30}" + "".join(f"{name:>34}" for name in names)]
+    for category in categories:
+        cells = []
+        for table in tables:
+            row = table.get(category)
+            cell = (f"right {row['right']:.3f}, {row['seconds']:.2f} s n={row['n']}" if row
+                    else "-")  # fmt: skip
+            cells.append(cell.rjust(34))
+        lines.append(f"  {category:<30}" + "".join(cells))
+    return lines
