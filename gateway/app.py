@@ -114,10 +114,7 @@ def create_app(
             except UpstreamError as exc:  # an upstream may come up later: 502 until then
                 log.warning("%s", exc.message)
             app.state.scheduler = await versions.start(settings, stack) if versions else None
-            for make in companions:
-                companion = make(recorder)
-                await companion.start()
-                stack.push_async_callback(companion.close)  # before the recorder drains
+            await _start_companions(companions, recorder, stack)
             app.state.ready = True
             try:
                 yield
@@ -140,6 +137,15 @@ def create_app(
         check_host=settings.is_loopback,
     )  # fmt: skip
     return app
+
+
+async def _start_companions(
+    companions: Sequence[Callable[[Recorder], Companion]], recorder: Recorder, stack: AsyncExitStack
+) -> None:
+    for make in companions:
+        companion = make(recorder)
+        await companion.start()
+        stack.push_async_callback(companion.close)  # closed before the recorder drains
 
 
 def _add_routes(app: FastAPI, catalog: Catalog, metrics: Metrics) -> None:
