@@ -13,9 +13,6 @@ is counted as corrupt and skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import json
 import logging
 import os
 import time
@@ -28,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from collectors.jsonl import JsonlFolder, line_id
 from gateway.recording.records import DevDataRecord, prepare
 from gateway.store import Store
 from gateway.store.rows import LineRow
@@ -46,69 +44,32 @@ def dev_data_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 @dataclass
-class Position:
-    inode: int
-    offset: int
-
-
-@dataclass
 class DevDataFiles:
-    """The dev-data files of one folder, and how far each has been read."""
+    """The dev-data files of one folder, read a line at a time, each line once."""
 
-    folder: Path
-    state: Path  # where the positions are kept between runs
-    positions: dict[str, Position] = field(default_factory=dict)
+    lines: JsonlFolder
+
+    @property
+    def folder(self) -> Path:
+        return self.lines.folder
 
     @classmethod
     def open(cls, folder: Path, home: Path) -> DevDataFiles:
-        state = home / "collectors" / f"{COLLECTOR}.json"
-        files = cls(folder, state)
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            saved = json.loads(state.read_text(encoding="utf-8"))
-            files.positions = {name: Position(**p) for name, p in saved.items()}
-        return files
+        return cls(JsonlFolder.open(folder, home / "collectors" / f"{COLLECTOR}.json"))
 
     def read_new(self) -> Iterator[DevDataRecord]:
-        """The records of every complete line written since the last read; positions move on
-        as lines are yielded (call `save` once they are taken)."""
-        for path in sorted(self.folder.glob("*.jsonl")):
-            yield from self._read(path)
-
-    def _read(self, path: Path) -> Iterator[DevDataRecord]:
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:  # rotated away between the listing and the open
-            return
-        with fh:
-            stat = os.fstat(fh.fileno())
-            known = self.positions.get(path.name)
-            start = known.offset if known and known.inode == stat.st_ino else 0
-            if start > stat.st_size:  # truncated: written again from the start
-                start = 0
-            fh.seek(start)
-            data = fh.read(stat.st_size - start)
-        end = data.rfind(b"\n") + 1  # a partial last line waits for the rest
-        offset = start
-        for raw in data[:end].splitlines(keepends=True):
-            offset += len(raw)
-            line = raw.strip()
-            if line:
-                yield record_of(path.stem, line)
-            self.positions[path.name] = Position(stat.st_ino, offset)
-        if path.name not in self.positions:
-            self.positions[path.name] = Position(stat.st_ino, start)
+        """The records of every complete line written since the last read."""
+        for path, line in self.lines.new_lines():
+            yield record_of(path.stem, line)
 
     def save(self) -> None:
-        self.state.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.state.with_suffix(".tmp")
-        staging.write_text(json.dumps({k: vars(v) for k, v in self.positions.items()}))
-        staging.replace(self.state)
+        self.lines.save()
 
 
 def record_of(event: str, line: bytes) -> DevDataRecord:
     """A dev-data line as the record `POST /devdata` would make of it; `event` is the file's
     name (the line's own `eventName` wins)."""
-    identity = hashlib.sha256(event.encode() + b"\0" + line).hexdigest()[:32]
+    identity = line_id(event, line)
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:

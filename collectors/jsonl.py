@@ -1,0 +1,81 @@
+"""Following JSON-lines files that a client appends to, for every collector: each complete
+line is read once. How far each file was read (its inode and offset) is kept in a state file
+between runs; a file with another inode (rotated and replaced) or shorter than the offset
+(truncated) is read from its start, and a last line without its newline waits for the rest.
+Collectors also store an id per line with what the line says, so a line read twice (a lost
+state file) still counts once."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Position:
+    inode: int
+    offset: int
+
+
+@dataclass
+class JsonlFolder:
+    """The `pattern` files of one folder, and how far each has been read."""
+
+    folder: Path
+    state: Path  # where the positions are kept between runs
+    pattern: str = "*.jsonl"
+    positions: dict[str, Position] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, folder: Path, state: Path, pattern: str = "*.jsonl") -> JsonlFolder:
+        files = cls(folder, state, pattern)
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            saved = json.loads(state.read_text(encoding="utf-8"))
+            files.positions = {name: Position(**p) for name, p in saved.items()}
+        return files
+
+    def new_lines(self) -> Iterator[tuple[Path, bytes]]:
+        """(file, line) for every complete, non-empty line written since the last read;
+        positions move on as lines are taken (call `save` once they are stored)."""
+        for path in sorted(self.folder.glob(self.pattern)):
+            yield from self._read(path)
+
+    def _read(self, path: Path) -> Iterator[tuple[Path, bytes]]:
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:  # rotated away between the listing and the open
+            return
+        with fh:
+            stat = os.fstat(fh.fileno())
+            known = self.positions.get(path.name)
+            start = known.offset if known and known.inode == stat.st_ino else 0
+            if start > stat.st_size:  # truncated: written again from the start
+                start = 0
+            fh.seek(start)
+            data = fh.read(stat.st_size - start)
+        end = data.rfind(b"\n") + 1  # a partial last line waits for the rest
+        offset = start
+        for raw in data[:end].splitlines(keepends=True):
+            offset += len(raw)
+            line = raw.strip()
+            if line:
+                yield path, line
+            self.positions[path.name] = Position(stat.st_ino, offset)
+        if path.name not in self.positions:
+            self.positions[path.name] = Position(stat.st_ino, start)
+
+    def save(self) -> None:
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.state.with_suffix(".tmp")
+        staging.write_text(json.dumps({k: vars(v) for k, v in self.positions.items()}))
+        staging.replace(self.state)
+
+
+def line_id(source: str, line: bytes) -> str:
+    """A line's id: the same line of the same file is the same event."""
+    return hashlib.sha256(source.encode() + b"\0" + line).hexdigest()[:32]
