@@ -36,11 +36,15 @@ COLLECTOR = "continue"
 SCHEMA = "0.2.0"
 
 
+def continue_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Continue's own folder on this machine (config.yaml, dev_data/)."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("CONTINUE_GLOBAL_DIR") or "~/.continue").expanduser()
+
+
 def dev_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where Continue writes its dev data on this machine."""
-    environ = os.environ if environ is None else environ
-    root = environ.get("CONTINUE_GLOBAL_DIR") or "~/.continue"
-    return Path(root).expanduser() / "dev_data" / SCHEMA
+    return continue_dir(environ) / "dev_data" / SCHEMA
 
 
 @dataclass
@@ -91,7 +95,7 @@ def _timestamp(value: Any) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
 

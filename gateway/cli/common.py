@@ -80,8 +80,13 @@ def registry_of(args: argparse.Namespace) -> tuple[Registry, str]:
 def gateway_url(settings: Settings) -> str:
     """Where the gateway serving this home answers (the address it left there), else where
     these settings say it would, seen from this machine."""
+    return address.running(settings.home) or local_url(settings, settings.port)
+
+
+def local_url(settings: Settings, port: int) -> str:
+    """The gateway's URL seen from this machine (a wildcard bind answers on the loopback)."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return address.running(settings.home) or f"http://{host}:{settings.port}"
+    return f"http://{host}:{port}"
 
 
 def ollama_of(args: argparse.Namespace, base: str) -> OllamaDeployer | None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import HOME_HELP, gateway_url, settings_of
+from gateway.config import Settings
 from gateway.errors import ConfigError
 
 NAME = "loragate"
@@ -41,8 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_continue_config(args: argparse.Namespace) -> None:
     settings = settings_of(args)
     url = gateway_url(settings)
-    key = "${{ secrets.LORAGATE_API_KEY }}" if settings.api_key else "none"
-    model, data = model_block(url, key), data_block(url)
+    model, data = model_block(url, settings), data_block(url)
     if not args.write:
         print(_dump({"models": [model], "data": [data]}), end="")
         return
@@ -62,17 +61,25 @@ def cmd_continue_config(args: argparse.Namespace) -> None:
 
 
 def config_path() -> Path:
-    root = os.environ.get("CONTINUE_GLOBAL_DIR") or "~/.continue"
-    return Path(root).expanduser() / "config.yaml"
+    from collectors.continue_devdata import continue_dir
+
+    return continue_dir() / "config.yaml"
 
 
-def model_block(url: str, key: str) -> dict[str, Any]:
-    """`auto`: the gateway tells autocomplete from chat by the request's shape."""
+def model_block(url: str, settings: Settings) -> dict[str, Any]:
+    """`auto`: the gateway tells autocomplete from chat by the request's shape. The key, when
+    one is set, is named, never written: Continue reads it from its secrets."""
+    key = "${{ secrets.LORAGATE_API_KEY }}" if settings.api_key else "none"
     return {
         "name": NAME, "provider": "openai", "model": "auto", "apiBase": f"{url}/v1/",
         "apiKey": key, "roles": ["chat", "edit", "apply", "autocomplete"],
         "capabilities": ["tool_use"],
     }  # fmt: skip
+
+
+def model_yaml(url: str, settings: Settings) -> str:
+    """The model entry as it goes under `models:` in Continue's config.yaml."""
+    return _dump([model_block(url, settings)])
 
 
 def data_block(url: str) -> dict[str, Any]:

@@ -11,25 +11,14 @@ from typing import TYPE_CHECKING, get_args
 
 from gateway.backends import backend_names
 from gateway.cli import address
-from gateway.cli.common import (
-    HOME_HELP,
-)
+from gateway.cli.common import HOME_HELP, local_url
+from gateway.cli.continue_config import model_yaml
 from gateway.config import LogLevel, Settings, load_settings
 from gateway.errors import LoragateError
 
 if TYPE_CHECKING:
     from gateway.app import Companion
     from gateway.recording.recorder import Recorder
-
-CONTINUE_BLOCK = """\
-# Continue (~/.continue/config.yaml): paste under `models:`
-  - name: loragate
-    provider: openai
-    model: {model}
-    apiBase: {url}/v1/
-    apiKey: {key}
-    roles: [chat, edit, apply, autocomplete]
-    capabilities: [tool_use]"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -131,17 +120,11 @@ def _log_to_stderr(level: str) -> None:
 
 
 def _announce(app: object, settings: Settings, port: int) -> None:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{port}"
+    url = local_url(settings, port)
     address.publish(settings.home, url)
     models = app.state.service.catalog.published()  # type: ignore[attr-defined]
     print(f"loragate serving {', '.join(models)} ({settings.backend}) at {url}", flush=True)
     print(f"  OpenAI base URL: {url}/v1    Ollama host: {url}", flush=True)
-    print(
-        CONTINUE_BLOCK.format(
-            model=models[0] if models else "auto",
-            url=url,
-            key="${LORAGATE_API_KEY}" if settings.api_key else "none",
-        ),
-        flush=True,
-    )
+    print("# Continue: `loragate continue-config --write`, or paste under `models:` in "
+          "~/.continue/config.yaml:", flush=True)  # fmt: skip
+    print(model_yaml(url, settings), end="", flush=True)
