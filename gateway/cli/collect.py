@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gateway.cli.common import HOME_HELP, settings_of
+from gateway.cli.common import add_command, settings_of
 from gateway.errors import ConfigError
 from gateway.store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    collect = sub.add_parser("collect", help="take what clients wrote elsewhere into the store")
-    collect.add_argument("--home", help=HOME_HELP)
+    collect = add_command(sub, "collect", help="take what clients wrote elsewhere into the store")
     sources = collect.add_subparsers(dest="source", required=True)
     cont = sources.add_parser(
         "continue",

@@ -24,6 +24,15 @@ EPOCHS_HELP = ("passes over the data [chat: 2, 1 from 100 examples on; tool call
                "example-passes, 1 to 4]")  # fmt: skip
 
 
+def add_command(
+    sub: argparse._SubParsersAction, name: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A command of `loragate`, with the `--home` every command but `serve` takes first."""
+    command = sub.add_parser(name, **kwargs)
+    command.add_argument("--home", help=HOME_HELP)
+    return command
+
+
 def add_verb(
     verbs: argparse._SubParsersAction, name: str, **kwargs: Any
 ) -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.common import HOME_HELP, gateway_url, settings_of
+from gateway.cli.common import add_command, gateway_url, settings_of
 from gateway.config import Settings
 from gateway.errors import ConfigError
 
@@ -24,13 +24,13 @@ DATA_EVENTS = ["autocomplete", "editOutcome", "toolUsage", "chatFeedback"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "continue-config",
         help="print (or --write) the Continue config.yaml blocks for this gateway",
         description="A model for chat, edit, apply and autocomplete with tool use, and a data "
         "destination that sends Continue's judgements to /devdata.",
     )
-    p.add_argument("--home", help=HOME_HELP)
     p.add_argument("--write", action="store_true",
                    help="merge them into Continue's config.yaml (a backup is kept)")  # fmt: skip
     p.add_argument("--file", help="the config.yaml [$CONTINUE_GLOBAL_DIR/config.yaml, "
@@ -51,12 +51,15 @@ def cmd_continue_config(args: argparse.Namespace) -> None:
     if after == before:
         print(f"{path} already points Continue at {url}")
         return
-    if before is not None:
-        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        backup.write_text(before, encoding="utf-8")
-        print(f"kept the previous file as {backup}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(after, encoding="utf-8")
+    try:
+        if before is not None:
+            backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+            backup.write_text(before, encoding="utf-8")
+            print(f"kept the previous file as {backup}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(after, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     print(f"{path}: model {NAME!r} and data destination {NAME!r} point at {url}")
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from gateway.cli.common import (
-    HOME_HELP,
+    add_command,
     add_verb,
     served_gguf,
     settings_of,
@@ -16,8 +16,7 @@ from gateway.recording import logbook
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    dataset = sub.add_parser("dataset", help="build training sets from the record")
-    dataset.add_argument("--home", help=HOME_HELP)
+    dataset = add_command(sub, "dataset", help="build training sets from the record")
     verbs = dataset.add_subparsers(dest="verb", required=True)
     build = add_verb(
         verbs, "build", help="select, validate, filter, mix and split recorded work into a dataset"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from gateway.cli.common import (
-    HOME_HELP,
+    add_command,
     gateway_url,
     registry_of,
     settings_of,
@@ -16,10 +16,9 @@ from gateway.cli.common import (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval", help="score a model version on the held-out and general suites, paired"
+    p = add_command(
+        sub, "eval", help="score a model version on the held-out and general suites, paired"
     )
-    p.add_argument("--home", help=HOME_HELP)
     p.add_argument("--version", required=True, help="the version to evaluate (<model>@vN)")
     p.add_argument("--against", help="compare with this version on the same items "
                    "(its stored run on them is reused)")  # fmt: skip

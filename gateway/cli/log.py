@@ -7,7 +7,7 @@ import json
 import time
 
 from gateway.cli.common import (
-    HOME_HELP,
+    add_command,
     add_verb,
     journal_of,
     store_of,
@@ -17,8 +17,7 @@ from gateway.recording.corrections import Correction
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    log = sub.add_parser("log", help="read, export or prune what was recorded")
-    log.add_argument("--home", help=HOME_HELP)
+    log = add_command(sub, "log", help="read, export or prune what was recorded")
     verbs = log.add_subparsers(dest="verb", required=True)
     stats = add_verb(verbs, "stats", help="counts per workload, outcome rates, corrections")
     stats.add_argument("--json", action="store_true", help="print JSON")

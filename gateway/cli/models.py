@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.cli.common import (
-    HOME_HELP,
+    add_command,
     add_verb,
     ollama_of,
     registry_of,
@@ -28,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _versions_parser(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="model versions: list, show, register, promote, rm")
-    models.add_argument("--home", help=HOME_HELP)
+    models = add_command(sub, "models", help="model versions: list, show, register, promote, rm")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.set_defaults(func=cmd_models)
     verbs = models.add_subparsers(dest="verb")
@@ -53,20 +52,20 @@ def _versions_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _rollback_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "rollback", help="undo the last change: withdraw the candidate, else the last promotion"
+    p = add_command(
+        sub,
+        "rollback",
+        help="undo the last change: withdraw the candidate, else the last promotion",
     )
-    p.add_argument("--home", help=HOME_HELP)
     p.add_argument("--workload", default="*", help="[* = all]")
     p.add_argument("--to", help="make this version active instead")
     p.set_defaults(func=cmd_rollback)
 
 
 def _status_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "status", help="per workload: versions, traffic shares, live rewards, last change"
+    p = add_command(
+        sub, "status", help="per workload: versions, traffic shares, live rewards, last change"
     )
-    p.add_argument("--home", help=HOME_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(func=cmd_status)
 

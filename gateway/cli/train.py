@@ -10,14 +10,16 @@ from typing import Any, get_args
 
 from gateway.cli.common import (
     EPOCHS_HELP,
-    HOME_HELP,
+    add_command,
     gateway_url,
     ollama_of,
     registry_of,
     served_gguf,
     settings_of,
+    store_of,
 )
 from gateway.config import Quant, Settings
+from gateway.errors import ConfigError
 from gateway.store import Store
 
 
@@ -27,8 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a LoRA adapter on a dataset")
-    p.add_argument("--home", help=HOME_HELP)
+    p = add_command(sub, "train", help="train a LoRA adapter on a dataset")
     p.add_argument("--dataset", help="dataset hash (or its start) or folder")
     p.add_argument("--base", help="Hugging Face folder or GGUF [the served GGUF]")
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
@@ -51,9 +52,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     settings = settings_of(args)
     base = Path(args.base).expanduser() if args.base else served_gguf(settings)
     overrides = _recipe_flags(args, shared_prefix=False if args.no_shared_prefix else None)
-    target = settings.store_target
-    # a run is recorded in the store when there is one; training needs none
-    store = Store(target) if not isinstance(target, Path) or target.exists() else None
+    try:  # a run is recorded in the store when there is one; training needs none
+        store: Store | None = store_of(args)
+    except ConfigError:
+        store = None
     run = train_run(
         settings.home, store, dataset=args.dataset, base=base, engine=args.engine,
         recipe_file=Path(args.recipe) if args.recipe else None, overrides=overrides,
@@ -68,11 +70,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _retrain_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "retrain",
         help="dataset, training, export, checks, evaluation: a new candidate version",
     )
-    p.add_argument("--home", help=HOME_HELP)
     p.add_argument("--workload", help="train on and serve this workload only [all]")
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip

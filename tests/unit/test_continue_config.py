@@ -86,3 +86,14 @@ def test_a_config_that_is_not_yaml_is_left_alone(
         "loragate: error: Continue's config.yaml is not valid YAML, left as it is"
     )
     assert config.read_text() == "models: [unclosed\n"
+
+
+def test_a_config_that_cannot_be_written_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where a folder should be\n")
+    config = blocked / "config.yaml"
+    home = tmp_path / "home"
+    assert main(["continue-config", "--home", str(home), "--write", "--file", str(config)]) == 1
+    assert capsys.readouterr().err.startswith(f"loragate: error: cannot write {config}: ")

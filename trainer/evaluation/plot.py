@@ -34,8 +34,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
     rates.set_ylim(0, 1)
     rates.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise EvalError(f"cannot write the plot to {path}: {exc.strerror or exc}") from exc
+    finally:
+        plt.close(fig)
 
 
 def _groups(report: dict[str, Any], names: list[str]) -> dict[str, dict[str, tuple[float, float]]]:

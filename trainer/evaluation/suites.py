@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -44,12 +43,9 @@ from trainer.evaluation.items import Item, budget, items_hash, prefix_order, sui
 from trainer.evaluation.judge import Judge, judged
 from trainer.evaluation.scoring import right_rate, score_items
 from trainer.evaluation.stats import paired
+from trainer.progress import to_stderr
 
 SEED_TARGETS = {"name_accuracy": 0.95, "json_parse_rate": 0.99, "full_call_accuracy": 0.90}
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def answer_all(
@@ -59,7 +55,7 @@ def answer_all(
     with a status line (rate, ETA), and the seconds each answer took."""
     from gateway.backends.llamacpp import LlamaCppBackend
 
-    say = say or _stderr
+    say = say or to_stderr
     engine = LlamaCppBackend(gguf, n_ctx=4096, n_threads=None, n_batch=256, cache_mb=64)
 
     seconds: dict[int, float] = {}
@@ -211,7 +207,7 @@ def compare(
             earlier = stored_run(registry.store, against.name, suite, mine.items_hash)
             usable = earlier is not None and (category is None or "by_category" in earlier.metrics)
             if earlier is not None and usable and judge is None:
-                (say or _stderr)(f"  {against.name} {suite}: its earlier run on these items")
+                (say or to_stderr)(f"  {against.name} {suite}: its earlier run on these items")
                 theirs = earlier
             else:
                 theirs = evaluate(registry, against, suite, items, judge=judge, say=say,
