@@ -29,8 +29,11 @@ class PromptStyle:
         fim: tuple[str, str, str] | None = None,
     ) -> PromptStyle:
         """Use the model's own template when it renders tools; ChatML models whose template
-        ignores tools (SmolLM2) get the shipped Hermes-style `chatml-tools` template."""
-        if own_template and templates.template_handles_tools(own_template):
+        ignores tools (SmolLM2), and models trained here that carry an older copy of it, get
+        the shipped Hermes-style `chatml-tools` template."""
+        if templates.is_tools_template(own_template):
+            source = templates.template_source(templates.TOOLS_TEMPLATE)
+        elif own_template and templates.template_handles_tools(own_template):
             source = own_template
         elif own_template is None or CHATML_MARK in own_template:
             source = templates.template_source(templates.TOOLS_TEMPLATE)

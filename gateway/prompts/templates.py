@@ -2,7 +2,8 @@
 
 Rendering mirrors `transformers`' `apply_chat_template` (sandboxed Jinja, trim/lstrip blocks,
 a `tojson` that keeps key order and does not HTML-escape, `{% generation %}` accepted) so that
-the text served here and the text trained on are the same string.
+the text served here and the text trained on are the same string. The shipped tools template
+gets the conversation as Ollama would hand it to the template's Go twin (`ollama_values`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from gateway.errors import BadRequest
+from gateway.prompts import ollama_values
 from modelfiles import TEMPLATES_DIR
 
 TOOLS_TEMPLATE = "chatml-tools"
+# in every version of the shipped tools template, also in copies saved with models
+TOOLS_TEMPLATE_MARK = "ChatML with Hermes/Qwen-style tool calling, for models whose own"
 
 
 class GenerationMarkers(Extension):
@@ -77,13 +81,14 @@ def template_path(name: str) -> Path:
 def render(
     source: str,
     messages: Sequence[Mapping[str, Any]],
-    tools: list[dict[str, Any]] | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
     *,
     add_generation_prompt: bool = True,
     bos_token: str = "",
     eos_token: str = "",
 ) -> str:
     """Render a conversation; `tools` are OpenAI function tools (`{"type","function"}`)."""
+    messages, tools, _ = prepare(source, messages, tools)
     return compile_template(source).render(
         messages=messages,
         tools=tools or None,
@@ -91,6 +96,24 @@ def render(
         bos_token=bos_token,
         eos_token=eos_token,
     )
+
+
+def is_tools_template(source: str | None) -> bool:
+    """Whether `source` is the shipped tools template (or a copy saved with a model)."""
+    return source is not None and TOOLS_TEMPLATE_MARK in source
+
+
+def prepare(
+    source: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None, list[list[int]]]:
+    """What `source` is rendered with: for the shipped tools template the conversation as
+    Ollama sees it, for any other template the messages and tools as given. Also returns the
+    indices of the given messages that each rendered message came from."""
+    if is_tools_template(source):
+        return ollama_values.prepare(messages, tools)
+    return messages, list(tools) if tools else None, [[i] for i in range(len(messages))]
 
 
 def template_handles_tools(source: str) -> bool:

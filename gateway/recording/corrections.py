@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidCorrection
+from gateway.prompts.ollama_values import go_json
 from gateway.prompts.schemas import violation
 from gateway.prompts.toolcalls import CLOSE_TAG, OPEN_TAG, ParsedCall, ToolCallSplitter, new_call_id
 
@@ -51,7 +52,7 @@ class Correction:
                     ) from None
             if not isinstance(raw, dict):
                 raise InvalidCorrection(f"the arguments of {name} are not a JSON object")
-            arguments = json.dumps(raw, ensure_ascii=False)
+            arguments = go_json(raw)  # as the template prints arguments
             calls.append(ParsedCall(name=name, arguments=arguments, id=new_call_id()))
         content = message.get("content") or ""
         if not calls and not content:

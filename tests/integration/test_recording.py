@@ -252,7 +252,7 @@ def test_a_tool_call_correction_is_checked_against_the_request_and_stored(
         assert problem in error["message"]
     sql = "SELECT content FROM corrections WHERE interaction_id = ?"
     stored = wait_until(lambda: query(embedded, sql, iid), timeout=10)
-    assert stored == [('<tool_call>\n{"name": "read_file", "arguments": {"path": "src/app.py"}}'
+    assert stored == [('<tool_call>\n{"name": "read_file", "arguments": {"path":"src/app.py"}}'
                        "\n</tool_call>",)]  # fmt: skip
 
 

@@ -66,7 +66,7 @@ def test_loss_falls_only_on_target_turns(tokenizer) -> None:
                               "targets": [2, 4]})  # fmt: skip
     learned = tokenizer.decode([t for t in both.labels if t != IGNORE])
     assert learned == (
-        '<tool_call>\n{"name": "read_file", "arguments": {"path": "main.py"}}\n</tool_call>'
+        '<tool_call>\n{"name": "read_file", "arguments": {"path":"main.py"}}\n</tool_call>'
         "<|im_end|>It exits with status 2 on purpose.<|im_end|>"
     )
     last = encode(tokenizer, {"id": "x", "messages": CONVERSATION, "tools": [READ],

@@ -22,18 +22,36 @@ def test_plain_chat_gets_the_default_system_prompt() -> None:
     )
 
 
-def test_tools_go_into_the_system_turn_in_order_without_html_escaping() -> None:
+def test_tools_go_into_the_system_turn_as_ollama_prints_them() -> None:
+    """Go's json.Marshal: compact, struct field order, `<` `>` `&` escaped in strings."""
+    described = {**TOOL, "function": {**TOOL["function"], "description": "Read <path> & more"}}
     text = templates.render(
         SOURCE,
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a < b?"}],
-        [TOOL],
+        [described],
     )
     assert text.startswith("<|im_start|>system\nBe brief.\n\n# Tools\n")
     assert (
-        '<tools>\n{"type": "function", "function": {"name": "read_file", "parameters": '
-        '{"type": "object", "properties": {"path": {"type": "string"}}}}}\n</tools>'
+        '<tools>\n{"type":"function","function":{"name":"read_file","description":'
+        '"Read \\u003cpath\\u003e \\u0026 more","parameters":{"type":"object","properties":'
+        '{"path":{"type":"string"}}}}}\n</tools>'
     ) in text
     assert "<|im_start|>user\na < b?<|im_end|>" in text
+
+
+def test_system_messages_join_and_same_role_neighbours_merge_as_in_ollama() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Here is a.py"},
+        {"role": "user", "content": "Why does it fail?"},
+        {"role": "system", "content": "Answer in English."},
+        {"role": "user", "content": "Well?"},
+    ]
+    assert templates.render(SOURCE, messages) == (
+        "<|im_start|>system\nBe brief.\n\nAnswer in English.<|im_end|>\n"
+        "<|im_start|>user\nHere is a.py\n\nWhy does it fail?<|im_end|>\n"
+        "<|im_start|>user\nWell?<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_calls_and_results_render_as_the_model_is_asked_to_write_them() -> None:
@@ -61,8 +79,8 @@ def test_calls_and_results_render_as_the_model_is_asked_to_write_them() -> None:
     text = templates.render(SOURCE, messages, [TOOL], add_generation_prompt=False)
     assert text.endswith(
         "<|im_start|>assistant\n"
-        '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</tool_call>\n'
-        '<tool_call>\n{"name": "read_file", "arguments": {"path": "b.py"}}\n</tool_call>'
+        '<tool_call>\n{"name": "read_file", "arguments": {"path":"a.py"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "read_file", "arguments": {"path":"b.py"}}\n</tool_call>'
         "<|im_end|>\n"
         "<|im_start|>user\n<tool_response>\nA\n</tool_response>\n"
         "<tool_response>\nB\n</tool_response><|im_end|>\n"

@@ -326,11 +326,15 @@ def _negative(i: Interaction) -> dict[str, Any]:
 def _mlx_lines(examples: list[Example]) -> Iterable[dict[str, Any]]:
     """mlx-lm's chat layout trains on the last message (`mask_prompt`), so an example with
     several target turns becomes one line per target, cut after it."""
+    source = templates.template_source(templates.TOOLS_TEMPLATE)
     for example in examples:
         for index in example.targets:
-            line: dict[str, Any] = {"messages": example.messages[: index + 1]}
-            if example.tools:
-                line["tools"] = example.tools
+            messages, tools, _ = templates.prepare(
+                source, example.messages[: index + 1], example.tools
+            )
+            line: dict[str, Any] = {"messages": messages}
+            if tools:
+                line["tools"] = tools
             yield line
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.prompts import templates
+
 IGNORE = -100
 
 
@@ -29,21 +31,22 @@ class Encoded:
 
 def render(tokenizer: Any, example: dict[str, Any]) -> str:
     """The text the model trains on: the same string the gateway would send to the engine."""
+    messages, tools, _ = _prepared(tokenizer, example)
     return tokenizer.apply_chat_template(
-        example["messages"], tools=example.get("tools") or None, tokenize=False,
-        add_generation_prompt=False,
-    )  # fmt: skip
+        messages, tools=tools, tokenize=False, add_generation_prompt=False
+    )
 
 
 def encode(tokenizer: Any, example: dict[str, Any]) -> Encoded:
+    messages, tools, targets = _prepared(tokenizer, example)
     out = tokenizer.apply_chat_template(
-        example["messages"], tools=example.get("tools") or None, tokenize=True,
-        add_generation_prompt=False, return_dict=True, return_assistant_tokens_mask=True,
+        messages, tools=tools, tokenize=True, add_generation_prompt=False, return_dict=True,
+        return_assistant_tokens_mask=True,
     )  # fmt: skip
     ids: list[int] = list(out["input_ids"])
     mask: list[int] = list(out["assistant_masks"])
-    assistant_turns = [i for i, m in enumerate(example["messages"]) if m["role"] == "assistant"]
-    wanted = {assistant_turns.index(t) for t in example["targets"]}
+    assistant_turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    wanted = {assistant_turns.index(t) for t in targets}
     labels = [IGNORE] * len(ids)
     run = -1
     for position, marked in enumerate(mask):
@@ -52,6 +55,17 @@ def encode(tokenizer: Any, example: dict[str, Any]) -> Encoded:
         if marked and run in wanted:
             labels[position] = ids[position]
     return Encoded(example["id"], ids, labels)
+
+
+def _prepared(tokenizer: Any, example: dict[str, Any]) -> tuple[Any, Any, list[int]]:
+    """Messages and tools as the template gets them (Ollama's view for the shipped tools
+    template), and the example's target turns renumbered to match."""
+    messages, tools, sources = templates.prepare(
+        tokenizer.chat_template, example["messages"], example.get("tools")
+    )
+    targets = set(example["targets"]) if "targets" in example else set()
+    renumbered = [i for i, source in enumerate(sources) if targets.intersection(source)]
+    return messages, tools, renumbered
 
 
 def first_turn_end(tokenizer: Any, ids: list[int]) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import TrainingError, TrainingInterrupted
+from trainer.lora.base_model import serving_template
 from trainer.lora.batches import Batch, padding_waste
 from trainer.lora.encode import IGNORE
 from trainer.lora.recipe import Recipe
@@ -50,6 +51,8 @@ class LoraModel:
             torch.set_num_threads(recipe.threads)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(base)
+        # a base converted by an older loragate keeps that version's copy of the template
+        self.tokenizer.chat_template = serving_template(self.tokenizer.chat_template)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
         model.config.use_cache = False
         if adapter is not None:

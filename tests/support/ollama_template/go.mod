@@ -1,0 +1,3 @@
+module loragate.test/ollama_template
+
+go 1.22
