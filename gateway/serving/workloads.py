@@ -43,9 +43,26 @@ CONTINUE_TOOLS = frozenset({
 })  # fmt: skip
 
 
+_LIBCST_WORDS = ("libcst", "csttransformer", "cstvisitor")
+_TRACEBACK = "Traceback (most recent call last)"
+
+
 def _mentions_libcst(request: GenerationRequest) -> bool:
-    """The LibCST code-repair agent asks for LibCST transformer scripts."""
-    for message in (request.messages or [])[:2]:
-        if "libcst" in (message.get("content") or "").lower():
-            return True
-    return "libcst" in (request.prompt or "").lower()[:2000]
+    """The LibCST code-repair agent's requests: its instructions or first question ask for a
+    LibCST transformer script, or a repair turn sends back the traceback of a script an earlier
+    answer wrote with libcst."""
+    messages = request.messages or []
+    head = [m for m in messages if m["role"] == "system"][:1]
+    head += [m for m in messages if m["role"] == "user"][:1]
+    if any(_says_libcst(m.get("content") or "") for m in head):
+        return True
+    if messages and _TRACEBACK in (messages[-1].get("content") or ""):
+        return any(
+            m["role"] == "assistant" and _says_libcst(m.get("content") or "") for m in messages
+        )
+    return _says_libcst((request.prompt or "")[:2000])
+
+
+def _says_libcst(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _LIBCST_WORDS)

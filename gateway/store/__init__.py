@@ -89,6 +89,15 @@ _INSERT_LINE = (
     "VALUES (:id, :collector, :event, :status, :created_at)" + _IGNORE
 )
 _JOINED_LINE = "UPDATE collected_lines SET status = 'joined' WHERE id = :id"
+MEMORY_COLUMNS = (
+    "id", "project", "created_at", "issue_id", "description", "target_files", "operations",
+    "diff_summary", "script_hash", "patch_source", "script", "found_in", "hash_method",
+    "interaction_id", "status", "reason",
+)  # fmt: skip
+_INSERT_MEMORY = (
+    f"INSERT INTO agent_memory ({', '.join(MEMORY_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in MEMORY_COLUMNS)})" + _IGNORE
+)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -199,6 +208,7 @@ class Store:
                 db.executemany(_JUDGE_CALL, item.get("tool_results", []))
                 db.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
                 db.executemany(_INSERT_CORRECTION, item.get("corrections", []))
+                db.executemany(_INSERT_MEMORY, item.get("memory", []))
                 for outcome in filter(_accepts, item.get("outcomes", [])):
                     db.execute(_LATER_ANSWER.format(ids=":interaction_id"), outcome)
         return inserted

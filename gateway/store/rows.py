@@ -48,3 +48,4 @@ class Prepared(TypedDict, total=False):
     corrections: list[CorrectionRow]
     matched: list[dict[str, Any]]  # dev-data events, matched to their interaction on write
     lines: list[LineRow]  # the collected line the item came from: taken once
+    memory: list[dict[str, Any]]  # `agent_memory` rows (the LibCST agent's success memory)

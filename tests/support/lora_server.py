@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,8 @@ class LoraServer:
     answered: list[str] = field(default_factory=list)  # the model of each chat request
     # for requests with tools: the arguments (JSON text) each model calls the first tool with
     arguments: dict[str, str] = field(default_factory=dict)
+    # what a chat without tools is answered, from its messages (a scripted model)
+    writer: Callable[[list[dict[str, Any]]], str] | None = None
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -61,7 +63,7 @@ def app(state: LoraServer, *, runtime_lora: bool) -> FastAPI:
         if model != state.base and model not in state.adapters:
             return _error(f"The model `{model}` does not exist.", 404)
         state.answered.append(model)
-        text = f"answered by {model}"
+        text = state.writer(body["messages"]) if state.writer else f"answered by {model}"
         usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
@@ -131,9 +133,14 @@ def app(state: LoraServer, *, runtime_lora: bool) -> FastAPI:
 
 
 @contextmanager
-def lora_server(base: str, *, runtime_lora: bool = True) -> Iterator[LoraServer]:
+def lora_server(
+    base: str,
+    *,
+    runtime_lora: bool = True,
+    writer: Callable[[list[dict[str, Any]]], str] | None = None,
+) -> Iterator[LoraServer]:
     port = free_port()
-    state = LoraServer(url=f"http://127.0.0.1:{port}/v1", base=base)
+    state = LoraServer(url=f"http://127.0.0.1:{port}/v1", base=base, writer=writer)
     config = uvicorn.Config(app(state, runtime_lora=runtime_lora), host="127.0.0.1", port=port,
                             log_level="warning")  # fmt: skip
     server = uvicorn.Server(config)

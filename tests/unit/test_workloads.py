@@ -45,3 +45,31 @@ def test_shapes_name_the_workload() -> None:
     assert identify(chat(), header=None, alias=None, api="completions") == "autocomplete"
     assert identify(chat(), header=None, alias=None, api="ollama-generate") == "ollama-generate"
     assert identify(chat(), header=None, alias=None, api="chat") == "chat"
+
+
+def test_the_libcst_agent_is_known_by_its_requests_and_its_repair_turns() -> None:
+    from tests.support.libcst_agent import SYSTEM, Issue, ask, rename_script, retry
+
+    issue = Issue("ISSUE-1", "app.py", "load", "read_config")
+    first = [{"role": "system", "content": SYSTEM},
+             {"role": "user", "content": ask(issue, "def load(): pass\n")}]  # fmt: skip
+    assert (
+        identify(GenerationRequest(model="m", messages=first), header=None, alias=None, api="chat")
+        == "libcst"
+    )
+    # a repair turn whose opening says nothing of LibCST: the earlier script and traceback do
+    plain = [
+        {"role": "user", "content": "Rename load to read_config in app.py."},
+        {"role": "assistant", "content": f"```python\n{rename_script('load', 'x')}```"},
+        {"role": "user", "content": retry("Traceback (most recent call last):\n  ...")},
+    ]
+    assert (
+        identify(GenerationRequest(model="m", messages=plain), header=None, alias=None, api="chat")
+        == "libcst"
+    )
+    # a traceback alone is any coding question
+    other = [{"role": "user", "content": retry("Traceback (most recent call last):\n  ...")}]
+    assert (
+        identify(GenerationRequest(model="m", messages=other), header=None, alias=None, api="chat")
+        == "chat"
+    )

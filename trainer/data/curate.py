@@ -18,6 +18,7 @@ from typing import Any
 from gateway.errors import InvalidCorrection
 from gateway.recording.corrections import Correction
 from gateway.recording.redact import MARK
+from trainer.data import libcst_scripts
 from trainer.data.examples import TRUST_ORDER, Example
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -25,12 +26,17 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 def problem(example: Example) -> str | None:
     """Why a target turn is unfit to learn from, or None. Like the Continue seed's checks:
-    JSON errors, unknown tool names, missing required arguments, schema violations; and a
-    target that would teach the model to write `[REDACTED]`."""
+    JSON errors, unknown tool names, missing required arguments, schema violations; a LibCST
+    script that does not parse or defines no transformer; and a target that would teach the
+    model to write `[REDACTED]`."""
     for index in example.targets:
         message = example.messages[index]
         if MARK in (message.get("content") or ""):
             return f"turn {index}: the answer contains a redacted secret"
+        if example.workload == libcst_scripts.WORKLOAD and not message.get("tool_calls"):
+            reason = libcst_scripts.script_problem(message.get("content") or "")
+            if reason is not None:
+                return f"turn {index}: {reason}"
         if not message.get("tool_calls"):
             continue
         try:  # the checks a correction gets at `/v1/feedback`

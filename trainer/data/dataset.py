@@ -31,8 +31,9 @@ from tqdm import tqdm
 
 from gateway.errors import EmptyDataset
 from gateway.prompts import templates
+from gateway.prompts.scripts import SCAFFOLD_PREFIX
 from gateway.store import Store
-from trainer.data import curate, replay
+from trainer.data import curate, libcst_scripts, replay
 from trainer.data.examples import TRUST_ORDER, Example, Interaction, interaction_from_row, threads
 
 _QUERY = (
@@ -304,6 +305,13 @@ def _counts(
                 per_tool[name or "(text)"] += 1
     for interaction in negatives:
         per_workload[interaction.workload]["negatives"] += 1
+    repairs: Counter[str] = Counter()
+    for example in train + evaluation:
+        if example.workload == libcst_scripts.WORKLOAD:
+            repairs["repair_pairs"] += any(
+                libcst_scripts.is_repair(example.messages, t) for t in example.targets
+            )
+            repairs["scaffolding"] += example.id.startswith(SCAFFOLD_PREFIX)
     return {
         "train": len(train),
         "eval": len(evaluation),
@@ -311,6 +319,7 @@ def _counts(
         "replay": len(mixed),
         "no_call_added": len(no_call),
         "per_workload": {w: dict(c) for w, c in sorted(per_workload.items())},
+        **({"libcst": dict(repairs)} if repairs else {}),
         "per_tool": dict(per_tool.most_common()),
         "per_trust": dict(per_trust.most_common()),
     }
