@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_ANY_FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 _CODE_START = re.compile(r"^\s*(?:import |from \S+ import |class |def |#)", re.MULTILINE)
 
 
@@ -17,6 +18,11 @@ def script_in(text: str) -> str | None:
     if _CODE_START.match(text):
         return text
     return None
+
+
+def fenced_blocks(text: str) -> list[str]:
+    """Every fenced code block of a text, in order."""
+    return [match.group(1) for match in _ANY_FENCE.finditer(text)]
 
 
 def fenced(script: str) -> str:

@@ -130,3 +130,19 @@ def test_the_dataset_has_repair_pairs_scaffolding_and_negatives_and_trains(
     trained = loragate(home, "train", "--dataset", manifest["hash"], "--base", str(smollm2_base),
                        "--max-steps", "2")  # fmt: skip
     assert trained.returncode == 0, trained.stderr
+
+
+def test_a_retrained_version_is_scored_on_held_out_repairs(worked: tuple[Path, Path]) -> None:
+    """`eval --workload libcst`: does the script parse, run on the file, make the change."""
+    project, home = worked
+    loragate(home, "collect", "libcst", str(project))
+    done = loragate(home, "retrain", "--workload", "libcst", "--max-steps", "2", "--no-gate")
+    assert done.returncode == 0, done.stderr
+    versions = loragate(home, "models", "--json")
+    names = [v["name"] for v in json.loads(versions.stdout)]
+    base, candidate = names[0], names[-1]
+    scored = loragate(home, "eval", "--version", candidate, "--against", base, "--workload",
+                      "libcst", "--suite", "held-out")  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    for metric in ("script_parse_rate", "script_applies_rate", "same_change_rate"):
+        assert metric in scored.stdout

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.prompts.scripts import script_in
+from gateway.prompts.scripts import fenced_blocks, script_in
 
 WORKLOAD = "libcst"
 TRANSFORMER_BASES = frozenset({
@@ -52,6 +52,18 @@ def _last_name(expression: Any) -> str:
     if isinstance(expression, cst.Name):
         return expression.value
     return ""
+
+
+def target_source(messages: list[dict[str, Any]]) -> str | None:
+    """The file the agent asked to change, as its first request quotes it: the first fenced
+    block of a user message that is not itself a LibCST script."""
+    for message in messages:
+        if message.get("role") != "user":
+            continue
+        for block in fenced_blocks(message.get("content") or ""):
+            if "libcst" not in block:
+                return block
+    return None
 
 
 def is_repair(messages: list[dict[str, Any]], target: int) -> bool:
@@ -100,23 +112,8 @@ def apply(script: str, source: str, timeout: float = 20.0) -> Applied:
     return Applied(json.loads(done.stdout))
 
 
-def diff_lines(before: str, after: str) -> list[str]:
-    """The changed lines of a unified diff, without its headers and line numbers."""
-    return _changed(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm=""))
-
-
-def _changed(lines: Any) -> list[str]:
-    return [
-        line for line in lines
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]  # fmt: skip
-
-
-def diff_matches(recorded: str, before: str, after: str) -> bool:
-    """Whether a change makes the recorded diff's changed lines (the summary may be cut at
-    1,000 characters: its last, possibly partial, line is not compared)."""
-    wanted = _changed(recorded.splitlines())
-    if len(recorded) >= 1000 and wanted:
-        wanted = wanted[:-1]
-    made = diff_lines(before, after)
-    return bool(wanted) and made[: len(wanted)] == wanted
+def changed_lines(before: str, after: str) -> list[str]:
+    """The removed and added lines of a change, as a unified diff lists them."""
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="")
+    return [line for line in diff
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]  # fmt: skip

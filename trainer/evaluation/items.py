@@ -26,6 +26,7 @@ class Item:
     reference: dict[str, Any]  # the assistant turn expected
     tools: list[dict[str, Any]]
     json_schema: dict[str, Any] | None = None
+    workload: str = ""
 
 
 def _items_from(rows: list[dict[str, Any]]) -> list[Item]:
@@ -35,7 +36,8 @@ def _items_from(rows: list[dict[str, Any]]) -> list[Item]:
         targets = row.get("targets") or [len(messages) - 1]
         last = targets[-1]
         items.append(Item(str(row.get("id", i)), messages[:last], messages[last],
-                          row.get("tools") or [], row.get("json_schema")))  # fmt: skip
+                          row.get("tools") or [], row.get("json_schema"),
+                          row.get("workload") or ""))  # fmt: skip
     return items
 
 

@@ -6,7 +6,9 @@ value of the declared type; values equal after normalisation (strings case- and
 punctuation-folded, numbers numerically, lists and objects element by element); and a call
 exactly when one is expected (relevance), none when none is (irrelevance). Text answers get
 exact match and token F1 (SQuAD's normalisation); structured answers parse rate, schema
-validity and per-field exact match.
+validity and per-field exact match. LibCST scripts: the script parses and defines a
+transformer, runs on the file the prompt quotes without error, and changes it as the recorded
+validated script does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 
 from gateway.generation import Assembled
 from gateway.prompts.schemas import violation
+from gateway.prompts.scripts import script_in
 from gateway.versions.bandit import wilson
+from trainer.data import libcst_scripts
 from trainer.evaluation.items import Item, expected_calls
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -155,6 +159,37 @@ def score_structured(reference: str, answer: str, schema: dict[str, Any]) -> Str
     return StructuredScore(True, schema_ok, int(same_value(want, got)), 1)
 
 
+@dataclass(frozen=True)
+class ScriptScore:
+    parses: bool  # parses and defines a transformer class
+    applies: bool | None  # ran on the target file (None: the prompt quotes no file)
+    same_change: bool | None  # changed it as the reference script does
+
+
+def score_script(item: Item, answer: str) -> ScriptScore:
+    """A LibCST script against the validated one, on the file the prompt quotes."""
+    parses = libcst_scripts.script_problem(answer) is None
+    source = libcst_scripts.target_source(item.messages)
+    if source is None:
+        return ScriptScore(parses, None, None)
+    if not parses:
+        return ScriptScore(False, False, False)
+    made = libcst_scripts.apply(script_in(answer) or "", source).changed
+    if made is None:
+        return ScriptScore(True, False, False)
+    reference = script_in(item.reference.get("content") or "")
+    wanted = libcst_scripts.apply(reference, source).changed if reference else None
+    same = (
+        wanted is not None
+        and wanted != source
+        and (
+            libcst_scripts.changed_lines(source, wanted)
+            == libcst_scripts.changed_lines(source, made)
+        )
+    )
+    return ScriptScore(True, True, same)
+
+
 RIGHT = 0.5  # an item's score from which it counts as right
 
 
@@ -191,6 +226,13 @@ def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, 
             counts["field_exact_match"][0] += st.fields_right
             counts["field_exact_match"][1] += st.fields
             per_item.append(float(st.schema_ok and st.fields_right == st.fields))
+        elif item.workload == libcst_scripts.WORKLOAD:
+            sc = score_script(item, answer.text)
+            count("script_parse_rate", sc.parses)
+            if sc.applies is not None:
+                count("script_applies_rate", sc.applies)
+                count("same_change_rate", bool(sc.same_change))
+            per_item.append(float(sc.parses if sc.same_change is None else sc.same_change))
         else:
             reference = item.reference.get("content") or ""
             count("exact_match", exact_match(reference, answer.text))
