@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from collectors.jsonl import JsonlFolder, line_id
+from collectors.jsonl import FolderWatcher, JsonlFolder, line_id
 from gateway.recording.records import DevDataRecord, prepare
 from gateway.store import Store
 from gateway.store.rows import LineRow
@@ -118,23 +118,14 @@ class Summary:
         return sum(self.events.values()) + self.corrupt
 
 
-class Watcher:
+class Watcher(FolderWatcher):
     """Follows the folder while the gateway serves: every change is read and handed to
     `submit` (the recorder's), and the positions saved."""
 
     def __init__(self, files: DevDataFiles, submit: Callable[[DevDataRecord], None]) -> None:
+        super().__init__("Continue dev data", files.folder, self.take)
         self.files = files
         self.submit = submit
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="loragate-continue-devdata")
-
-    async def close(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
 
     async def take(self) -> Summary:
         """Read what is new (off the event loop), hand it over, and remember how far."""
@@ -149,16 +140,6 @@ class Watcher:
         if summary.corrupt:
             log.warning("Continue dev data: %d corrupt lines skipped", summary.corrupt)
         return summary
-
-    async def _follow(self) -> None:
-        from watchfiles import awatch
-
-        try:
-            await self.take()  # what was written while the gateway was down
-            async for _ in awatch(self.files.folder, stop_event=self._stop, debounce=200):
-                await self.take()
-        except Exception as exc:  # the folder went away, say: serving goes on without it
-            log.warning("Continue dev data no longer followed: %s", exc)
 
 
 @dataclass

@@ -7,13 +7,18 @@ state file) still counts once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("loragate")
 
 
 @dataclass
@@ -79,3 +84,31 @@ class JsonlFolder:
 def line_id(source: str, line: bytes) -> str:
     """A line's id: the same line of the same file is the same event."""
     return hashlib.sha256(source.encode() + b"\0" + line).hexdigest()[:32]
+
+
+class FolderWatcher:
+    """Runs `take` once at start (what was written while the gateway was down), then after
+    every change in `folder` (watchfiles), until closed; serving goes on if the folder goes."""
+
+    def __init__(self, name: str, folder: Path, take: Callable[[], Awaitable[Any]]) -> None:
+        self.name, self.folder, self.take = name, folder, take
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name=f"loragate-{self.name}")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _follow(self) -> None:
+        from watchfiles import awatch
+
+        try:
+            await self.take()
+            async for _ in awatch(self.folder, stop_event=self._stop, debounce=200):
+                await self.take()
+        except Exception as exc:  # the folder went away, say
+            log.warning("%s no longer followed: %s", self.name, exc)

@@ -25,9 +25,10 @@ truncation; a line that is not a JSON object is counted corrupt and skipped.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,10 +36,12 @@ from typing import Any
 
 import orjson
 
-from collectors.jsonl import JsonlFolder, line_id
+from collectors.jsonl import FolderWatcher, JsonlFolder, line_id
 from gateway.prompts.scripts import SCAFFOLD_PREFIX, fenced, script_in
 from gateway.store import Store
 from gateway.store.rows import LineRow, OutcomeRow, Prepared
+
+log = logging.getLogger("loragate")
 
 COLLECTOR = "libcst"
 SOURCE = "libcst_agent"
@@ -210,6 +213,10 @@ class Report:
     scaffolds: int = 0
     failed_attempts: int = 0
 
+    @property
+    def taken(self) -> int:
+        return sum(self.statuses.values()) + self.corrupt
+
     def __str__(self) -> str:
         s = self.statuses
         taken = sum(s.values())
@@ -372,3 +379,17 @@ def _scaffold(entry: Entry, script: str) -> dict[str, Any]:
         "cached_tokens": 0, "latency_ms": None, "ttft_ms": None, "redactions": 0,
         "context_hash": None, "kind": "collected", "fallback_of": None,
     }  # fmt: skip
+
+
+def watcher(
+    files: MemoryFiles, in_store: Callable[[Callable[[Store], Report]], Awaitable[Report | None]]
+) -> FolderWatcher:
+    """Follows a project's memory while the gateway serves; `in_store` is the recorder's, so
+    that the answers a line names are written before it is joined to them."""
+
+    async def take() -> None:
+        report = await in_store(lambda store: collect(store, files))
+        if report is not None and report.taken:
+            log.info("LibCST agent memory: %s", report)
+
+    return FolderWatcher("the LibCST agent's memory", files.lines.folder, take)

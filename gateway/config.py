@@ -165,6 +165,12 @@ class Settings(BaseModel):
         description="While serving, follow Continue's dev-data files (when the folder exists) "
         "and record the judgements in them.",
     )
+    collect_libcst: str = Field(
+        "",
+        description="Project folders of the LibCST repair agent, separated by the path "
+        "separator (':' here): while serving, follow each one's .agent_data/success_memory.jsonl "
+        "as `loragate collect libcst` reads it.",
+    )
     llama_cpp_dir: Path | None = Field(
         None,
         description="A llama.cpp checkout whose converter scripts export uses; None = those of "
@@ -189,6 +195,10 @@ class Settings(BaseModel):
     @property
     def skipped_paths(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.record_skip_paths.split(",") if g.strip())
+
+    @property
+    def libcst_projects(self) -> list[Path]:
+        return [Path(p).expanduser() for p in self.collect_libcst.split(os.pathsep) if p.strip()]
 
     @property
     def is_loopback(self) -> bool:

@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from gateway.backends import backend_names
@@ -14,7 +15,7 @@ from gateway.cli import address
 from gateway.cli.common import HOME_HELP, local_url
 from gateway.cli.continue_config import model_yaml
 from gateway.config import LogLevel, Settings, load_settings
-from gateway.errors import LoragateError
+from gateway.errors import ConfigError, LoragateError
 
 if TYPE_CHECKING:
     from gateway.app import Companion
@@ -106,7 +107,19 @@ def _collectors(settings: Settings) -> list[Callable[[Recorder], Companion]]:
         files = DevDataFiles.open(folder, settings.home)
         found.append(lambda recorder: Watcher(files, recorder.submit))
         logging.getLogger("loragate").info("following Continue's dev data in %s", folder)
+    for project in settings.libcst_projects:
+        found.append(_libcst_follower(project, settings))
     return found
+
+
+def _libcst_follower(project: Path, settings: Settings) -> Callable[[Recorder], Companion]:
+    from collectors.libcst_agent import MEMORY_DIR, MemoryFiles, watcher
+
+    if not (project / MEMORY_DIR).is_dir():
+        raise ConfigError(f"no {MEMORY_DIR}/ in {project} (LORAGATE_COLLECT_LIBCST)")
+    files = MemoryFiles.open(project, settings.home)
+    logging.getLogger("loragate").info("following the LibCST agent's memory in %s", project)
+    return lambda recorder: watcher(files, recorder.in_store)
 
 
 def _log_to_stderr(level: str) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config import store_target
 from gateway.recording.journal import Journal
@@ -31,6 +32,8 @@ from gateway.recording.records import (
 )
 from gateway.store import Store, StoreError
 from gateway.store.rows import Prepared
+
+T = TypeVar("T")
 
 log = logging.getLogger("loragate.recorder")
 Record = InteractionRecord | FeedbackRecord | DevDataRecord
@@ -99,6 +102,13 @@ class Recorder:
         await self.flush()
         store = self._store
         return None if store is None else await self._in_thread(store.request_of, interaction_id)
+
+    async def in_store(self, fn: Callable[[Store], T]) -> T | None:
+        """Run `fn` with the store on the writer's thread, once everything submitted so far
+        is written (a collector joining files to recorded answers); None while it is away."""
+        await self.flush()
+        store = self._store or await self._in_thread(self._open)
+        return None if store is None else await self._in_thread(fn, store)
 
     async def close(self) -> None:
         if self._writer is not None:

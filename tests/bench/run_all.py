@@ -13,6 +13,8 @@ RUNS = [
     ["bench_engine.py"],
     ["bench_recorder.py"],
     ["bench_dataset.py"],
+    ["bench_devdata.py"],
+    ["bench_libcst_memory.py"],
     ["bench_train.py", "throughput"],
     ["bench_train.py", "prefix"],
     ["bench_routing.py"],

@@ -146,3 +146,28 @@ def test_a_retrained_version_is_scored_on_held_out_repairs(worked: tuple[Path, P
     assert scored.returncode == 0, scored.stderr
     for metric in ("script_parse_rate", "script_applies_rate", "same_change_rate"):
         assert metric in scored.stdout
+
+
+def test_serve_follows_the_memory_of_a_configured_project(tmp_path: Path) -> None:
+    """With LORAGATE_COLLECT_LIBCST set, a success is joined while the gateway serves: the
+    answer it names is written first, then marked."""
+    (tmp_path / "project").mkdir()
+    project = make_project(tmp_path / "project")
+    (project / ".agent_data").mkdir()
+    env = {"LORAGATE_COLLECT_LIBCST": str(project)}
+    with (
+        lora_server("coder", runtime_lora=False, writer=script_writer) as upstream,
+        gateway(tmp_path, "--backend", "openai", "--upstream", upstream.url, "--model", "coder",
+                env=env) as gw,
+    ):  # fmt: skip
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="local", max_retries=0)
+        assert RepairAgent(client, project, model="coder").fix(ISSUES[0])  # after one repair
+        joined = wait_until(
+            lambda: rows(gw.home, "SELECT status FROM agent_memory"), timeout=30,
+            what="the memory line joined",
+        )  # fmt: skip
+        assert joined == [("joined",)]
+        marks = rows(gw.home, "SELECT kind, value FROM outcomes WHERE source = 'libcst_agent' "
+                     "AND interaction_id NOT LIKE 'memory-%' ORDER BY value")  # fmt: skip
+        assert marks == [("validated", 0.0), ("accepted", 1.0)]
+    assert "following the LibCST agent's memory" in gw.output()
