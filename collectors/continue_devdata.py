@@ -19,13 +19,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from collectors.jsonl import FolderWatcher, JsonlFolder, line_id
+from collectors.jsonl import FolderWatcher, JsonlFolder, iso_timestamp, line_id
 from gateway.recording.records import DevDataRecord, prepare
 from gateway.store import Store
 from gateway.store.rows import LineRow
@@ -84,20 +82,10 @@ def record_of(event: str, line: bytes) -> DevDataRecord:
         return DevDataRecord("", {}, row["created_at"], line=row)
     given = data.get("eventName")
     name = given if isinstance(given, str) and given else event
-    created_at = _timestamp(data.get("timestamp")) or time.time()
+    created_at = iso_timestamp(data.get("timestamp")) or time.time()
     row = LineRow(id=identity, collector=COLLECTOR, event=name, status="read",
                   created_at=created_at)  # fmt: skip
     return DevDataRecord(name, data, created_at, line=row)
-
-
-def _timestamp(value: Any) -> float | None:
-    """Continue's ISO timestamps (`2026-11-26T07:01:02.345Z`) as Unix time."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,17 @@ class JsonlFolder:
         staging = self.state.with_suffix(".tmp")
         staging.write_text(json.dumps({k: vars(v) for k, v in self.positions.items()}))
         staging.replace(self.state)
+
+
+def iso_timestamp(value: Any) -> float | None:
+    """An ISO 8601 time as clients write it (`2026-11-26T07:01:02.345Z`) as Unix time; None
+    for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 def line_id(source: str, line: bytes) -> str:

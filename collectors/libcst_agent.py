@@ -30,13 +30,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from collectors.jsonl import FolderWatcher, JsonlFolder, line_id
+from collectors.jsonl import FolderWatcher, JsonlFolder, iso_timestamp, line_id
 from gateway.prompts.scripts import SCAFFOLD_PREFIX, fenced, script_in
 from gateway.store import Store
 from gateway.store.rows import LineRow, OutcomeRow, Prepared
@@ -159,15 +158,6 @@ class Entry:
         return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _timestamp(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
 @dataclass
 class MemoryFiles:
     """A project's success-memory files, each line read once."""
@@ -194,7 +184,7 @@ class MemoryFiles:
                 yield LineRow(id=identity, collector=COLLECTOR, event="memory", status="corrupt",
                               created_at=time.time())  # fmt: skip
                 continue
-            created_at = _timestamp(data.get("timestamp_utc")) or time.time()
+            created_at = iso_timestamp(data.get("timestamp_utc")) or time.time()
             yield Entry(identity, data, created_at)
 
     def save(self) -> None:

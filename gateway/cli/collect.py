@@ -4,6 +4,7 @@ store."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.cli.common import add_command, add_verb, settings_of
@@ -44,11 +45,7 @@ def cmd_collect_continue(args: argparse.Namespace) -> None:
     folder = Path(args.folder).expanduser() if args.folder else dev_data_dir()
     if not folder.is_dir():
         raise ConfigError(f"no Continue dev data at {folder}: has Continue run on this machine?")
-    store = _store(args)
-    try:
-        print(collect(store, DevDataFiles.open(folder, settings.home)))
-    finally:
-        store.close()
+    _collect(args, lambda store: collect(store, DevDataFiles.open(folder, settings.home)))
 
 
 def cmd_collect_libcst(args: argparse.Namespace) -> None:
@@ -58,15 +55,16 @@ def cmd_collect_libcst(args: argparse.Namespace) -> None:
     project = Path(args.project).expanduser()
     if not (project / MEMORY_DIR).is_dir():
         raise ConfigError(f"no {MEMORY_DIR}/ in {project}: is it the folder the agent works in?")
-    store = _store(args)
-    try:
-        print(collect(store, MemoryFiles.open(project, settings.home)))
-    finally:
-        store.close()
+    _collect(args, lambda store: collect(store, MemoryFiles.open(project, settings.home)))
 
 
-def _store(args: argparse.Namespace) -> Store:
-    """The store, made on first use: collecting may come before anything was served."""
+def _collect(args: argparse.Namespace, run: Callable[[Store], object]) -> None:
+    """Run a collector against the store (made on first use: collecting may come before
+    anything was served) and print its report."""
     settings = settings_of(args)
     settings.home.mkdir(parents=True, exist_ok=True)
-    return Store(settings.store_target)
+    store = Store(settings.store_target)
+    try:
+        print(run(store))
+    finally:
+        store.close()
