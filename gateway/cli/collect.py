@@ -1,5 +1,5 @@
-"""`loragate collect continue|libcst`: what clients wrote outside the gateway, taken into the
-store."""
+"""`loragate collect continue|libcst|docs`: what clients wrote outside the gateway, and what a
+project's documentation teaches, taken into the store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.cli.common import add_command, add_verb, settings_of
+from collectors.chunking import STRATEGIES
+from gateway.cli.common import add_command, add_verb, gateway_url, served_gguf, settings_of
+from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.store import Store
 
@@ -36,6 +38,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     libcst.add_argument("project", help="the project folder the agent works in")
     libcst.set_defaults(func=cmd_collect_libcst)
+    docs = add_verb(
+        sources,
+        "docs",
+        help="question/answer pairs about a project's documentation and code",
+        description="Read each PATH's documentation and code (what git ignores and binary "
+        "files skipped), cut them by heading, by paragraph and in fixed windows, ask a served "
+        "model for one question and answer per chunk, keep the pairs their chunk supports, and "
+        "store them as the `docs` workload. Ctrl-C keeps what is done; a second run asks only "
+        "about chunks not done yet.",
+    )
+    docs.add_argument("paths", nargs="+", metavar="PATH", help="a project folder")
+    docs.add_argument("--url", help="OpenAI-compatible endpoint that writes the pairs "
+                      "[the running gateway's /v1]")  # fmt: skip
+    docs.add_argument("--model", default="auto", help="the model (or version) asked [auto]")
+    docs.add_argument("--concurrency", type=int, default=8, help="requests in flight [8]")
+    docs.add_argument("--timeout", type=float, default=120.0,
+                      help="seconds per request before it is retried [120]")  # fmt: skip
+    docs.add_argument("--strategies", default=",".join(STRATEGIES),
+                      help="how documentation is cut [heading,paragraph,fixed]")  # fmt: skip
+    docs.add_argument("--ext", action="append", default=[], metavar=".EXT",
+                      help="also read files with this extension as documentation")  # fmt: skip
+    docs.add_argument("--max-chunks", type=int, help="ask about at most this many chunks "
+                      "per project this run [all]")  # fmt: skip
+    docs.add_argument("--system", help="the system prompt users will ask with [You answer "
+                      "questions about PROJECT, from its documentation and code.]")  # fmt: skip
+    docs.set_defaults(func=cmd_collect_docs)
 
 
 def cmd_collect_continue(args: argparse.Namespace) -> None:
@@ -56,6 +84,71 @@ def cmd_collect_libcst(args: argparse.Namespace) -> None:
     if not (project / MEMORY_DIR).is_dir():
         raise ConfigError(f"no {MEMORY_DIR}/ in {project}: is it the folder the agent works in?")
     _collect(args, lambda store: collect(store, MemoryFiles.open(project, settings.home)))
+
+
+def cmd_collect_docs(args: argparse.Namespace) -> None:
+    import asyncio
+
+    import openai
+
+    from collectors import docs_qa
+    from collectors.docs_text import DOC_EXTENSIONS
+
+    settings = settings_of(args)
+    projects = [Path(p).expanduser() for p in args.paths]
+    for project in projects:
+        if not project.is_dir():
+            raise ConfigError(f"{project} is not a folder")
+    strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    unknown = set(strategies) - set(STRATEGIES)
+    if unknown or not strategies:
+        raise ConfigError(f"--strategies: choose from {', '.join(STRATEGIES)}")
+    extra = tuple(e if e.startswith(".") else f".{e}" for e in args.ext)
+    options = docs_qa.Options(
+        model=args.model, concurrency=args.concurrency, timeout=args.timeout,
+        strategies=strategies, doc_extensions=DOC_EXTENSIONS + extra,
+        max_chunks=args.max_chunks, system=args.system,
+    )  # fmt: skip
+    url = args.url or f"{gateway_url(settings)}/v1"
+    client = openai.AsyncOpenAI(base_url=url, api_key=settings.api_key or "none",
+                                timeout=args.timeout, max_retries=options.retries)  # fmt: skip
+    _check_reachable(url, settings.api_key)
+    count = _token_counter(settings)
+
+    def run(store: Store) -> str:
+        reports = []
+        for project in projects:
+            report = asyncio.run(
+                docs_qa.collect(store, settings.home, project, options, count, client)
+            )
+            reports.append(str(report))
+        return "\n".join(reports)
+
+    _collect(args, run)
+
+
+def _check_reachable(url: str, api_key: str | None) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        httpx.get(f"{url.rstrip('/')}/models", headers=headers, timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ConfigError(
+            f"nothing answers at {url} ({exc}): start `loragate serve`, or give --url"
+        ) from None
+
+
+def _token_counter(settings: Settings) -> Callable[[str], int]:
+    """The served model's token count (its GGUF's vocabulary only); about 4 characters a
+    token when the gateway serves an upstream without one."""
+    gguf = served_gguf(settings)
+    if gguf is None:
+        return lambda text: max(1, len(text) // 4)
+    from llama_cpp import Llama
+
+    vocabulary = Llama(str(gguf), vocab_only=True, verbose=False)
+    return lambda text: len(vocabulary.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
 
 def _collect(args: argparse.Namespace, run: Callable[[Store], object]) -> None:

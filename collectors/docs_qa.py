@@ -1,0 +1,270 @@
+"""`loragate collect docs PATH...`: a project's documentation and code taught to the model as
+question/answer pairs.
+
+Each project's files are read and cleaned (`docs_text`), cut three ways (`chunking`), and a
+served model is asked for one question and its answer per chunk, held to a JSON schema by
+constrained decoding: up to `concurrency` requests in flight, each with a time limit, retried
+with backoff by the `openai` client. A pair is kept when its answer is supported by its chunk
+(at least half of the answer's content words occur in it); the others are counted and kept out.
+Every pair, kept or not, is a line of `<home>/collectors/docs/<project>-<key>.jsonl` (question,
+answer, project, file, strategy, chunk preview and hash, status), written as it arrives: Ctrl-C
+keeps what is done, and a second run skips the chunks already done. Kept pairs go into the store
+as synthetic interactions of the `docs` workload (`kind` `synthetic`) with the system prompt the
+user will ask with; a file's pairs share one conversation id, so a dataset holds out whole files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from collectors.chunking import STRATEGIES, Chunk, Chunker
+from collectors.docs_text import CODE_EXTENSIONS, DOC_EXTENSIONS, Skipped, find, read
+from gateway.store import Store
+from gateway.store.rows import OutcomeRow, Prepared
+
+WORKLOAD = "docs"
+SOURCE = "docs_qa"
+GENERATION_WORKLOAD = "docs-generation"  # how the generation requests are recorded
+PAIR_SCHEMA = {
+    "type": "object",
+    "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+    "required": ["question", "answer"],
+    "additionalProperties": False,
+}
+WRITER = (
+    "You write one question that a user of a software project could ask, and its answer, "
+    "using only the text you are given. The answer must be stated in the text. Answer with "
+    'JSON: {"question": "...", "answer": "..."}.'
+)
+_WORD = re.compile(r"[a-z0-9_]+")
+_STOPWORDS = frozenset((
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "by", "is", "are",
+    "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "as", "at",
+    "from", "can", "will", "would", "should", "may", "might", "must", "not", "no", "yes", "do",
+    "does", "did", "has", "have", "had", "you", "your", "we", "our", "they", "their", "he",
+    "she", "his", "her", "i", "me", "my", "what", "which", "who", "how", "when", "where",
+    "why", "if", "then", "than", "so", "such", "there", "here", "also", "only", "any", "all",
+    "each", "more", "most", "other", "into", "about", "over", "under",
+))  # fmt: skip
+
+
+@dataclass
+class Options:
+    model: str = "auto"
+    concurrency: int = 8
+    timeout: float = 120.0
+    retries: int = 3
+    strategies: tuple[str, ...] = STRATEGIES
+    doc_extensions: tuple[str, ...] = DOC_EXTENSIONS
+    code_extensions: tuple[str, ...] = CODE_EXTENSIONS
+    max_chunks: int | None = None  # per project; None: all
+    system: str | None = None  # the system prompt users will ask with [about the project]
+
+
+@dataclass
+class Pair:
+    question: str
+    answer: str
+    project: str
+    file: str
+    strategy: str
+    preview: str
+    chunk_hash: str
+    status: str  # kept, unsupported, invalid
+    reason: str = ""
+
+
+@dataclass
+class Report:
+    project: Path
+    files: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: Counter[str] = field(default_factory=Counter)  # by strategy
+    done_before: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)  # kept, unsupported, invalid, failed
+    failures: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        asked = sum(self.statuses.values())
+        rate = asked / self.seconds if self.seconds else 0.0
+        chunks = ", ".join(f"{n} by {s}" for s, n in self.chunks.items()) or "none"
+        lines = [
+            f"{self.project}: {self.files} files read, {len(self.skipped)} skipped; chunks: "
+            f"{chunks}; {self.done_before} done before",
+            f"  asked {asked} in {self.seconds:.1f} s ({rate:.2f}/s): {self.statuses['kept']} "
+            f"pairs kept, {self.statuses['unsupported']} not supported by their chunk, "
+            f"{self.statuses['invalid']} not a question and answer, {self.statuses['failed']} "
+            "failed (asked again on the next run)",
+        ]
+        lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        lines += [f"  failed {n}: {why}" for why, n in self.failures.most_common(5)]
+        return "\n".join(lines)
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOPWORDS}
+
+
+def supported(answer: str, chunk: str) -> bool:
+    """Whether at least half of the answer's content words occur in the chunk."""
+    words = content_words(answer)
+    return bool(words) and len(words & content_words(chunk)) * 2 >= len(words)
+
+
+def pairs_file(home: Path, project: Path) -> Path:
+    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:8]
+    return home / "collectors" / "docs" / f"{project.resolve().name}-{key}.jsonl"
+
+
+def done_hashes(path: Path) -> set[str]:
+    """Chunks a run already asked about (a torn last line is asked again)."""
+    done = set()
+    if path.exists():
+        for line in path.read_bytes().splitlines():
+            try:
+                done.add(orjson.loads(line)["chunk_hash"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+    return done
+
+
+def chunks_of(project: Path, options: Options, chunker: Chunker, report: Report) -> list[Chunk]:
+    chunks = []
+    for path, kind in find(project, options.doc_extensions, options.code_extensions):
+        document = read(project, path, kind)
+        if isinstance(document, Skipped):
+            report.skipped.append(document)
+            continue
+        report.files += 1
+        chunks += chunker.chunks(document, options.strategies)
+    return chunks
+
+
+def system_prompt(project: Path, options: Options) -> str:
+    return options.system or (
+        f"You answer questions about {project.resolve().name}, from its documentation and code."
+    )
+
+
+class Asker:
+    """One question/answer pair per chunk from an OpenAI-compatible endpoint."""
+
+    def __init__(self, client: Any, options: Options) -> None:
+        self.client, self.options = client, options
+
+    async def pair(self, project: str, chunk: Chunk) -> Pair:
+        asked = f"From {chunk.file} of {project}:\n\n{chunk.text}\n\n"
+        messages = [
+            {"role": "system", "content": WRITER},
+            {
+                "role": "user",
+                "content": asked + "Write one question about this text and its answer.",
+            },
+        ]
+        schema = {"name": "pair", "schema": PAIR_SCHEMA, "strict": True}
+        response = await self.client.chat.completions.create(
+            model=self.options.model,
+            messages=messages,
+            response_format={"type": "json_schema", "json_schema": schema},
+            temperature=0,
+            max_tokens=256,
+            extra_headers={"X-Loragate-Workload": GENERATION_WORKLOAD},
+        )
+        text = response.choices[0].message.content or ""
+        base = {"project": project, "file": chunk.file, "strategy": chunk.strategy,
+                "preview": chunk.preview, "chunk_hash": chunk.hash}  # fmt: skip
+        try:
+            value = orjson.loads(text)
+            question, answer = str(value["question"]).strip(), str(value["answer"]).strip()
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return Pair("", text[:200], **base, status="invalid", reason="not the JSON asked for")
+        if not question or not answer:
+            return Pair(question, answer, **base, status="invalid", reason="empty")
+        if not supported(answer, chunk.text):
+            why = "under half of the answer's content words are in the chunk"
+            return Pair(question, answer, **base, status="unsupported", reason=why)
+        return Pair(question, answer, **base, status="kept")
+
+
+def stored(pair: Pair, system: str, at: float) -> Prepared:
+    """A kept pair as a synthetic interaction of the `docs` workload."""
+    iid = f"docs-{pair.chunk_hash}"
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": pair.question}]
+    request = {"model": WORKLOAD, "messages": messages}
+    interaction = {
+        "id": iid, "created_at": at, "api": "collector", "client": "docs-qa",
+        "workload": WORKLOAD, "model_requested": WORKLOAD, "version": "synthetic",
+        "propensity": 1.0, "conversation_id": f"docs:{pair.project}:{pair.file}",
+        "request": orjson.dumps(request).decode(), "response_text": pair.answer,
+        "tool_calls": None, "finish_reason": "stop", "status": "complete", "error": None,
+        "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "latency_ms": None,
+        "ttft_ms": None, "redactions": 0, "context_hash": None, "kind": "synthetic",
+        "fallback_of": None,
+    }  # fmt: skip
+    outcome = OutcomeRow(interaction_id=iid, kind="supported", value=1.0, source=SOURCE,
+                         detail=pair.strategy, created_at=at)  # fmt: skip
+    return {"interaction": interaction, "tool_calls": [], "outcomes": [outcome]}
+
+
+async def collect(
+    store: Store, home: Path, project: Path, options: Options, count_tokens: Callable[[str], int],
+    client: Any, *, progress: bool = True,
+) -> Report:  # fmt: skip
+    """Chunk one project and ask for its pairs; returns what happened."""
+    from tqdm import tqdm
+
+    report = Report(project)
+    chunks = chunks_of(project, options, Chunker(count_tokens), report)
+    report.chunks = Counter(c.strategy for c in chunks)
+    out = pairs_file(home, project)
+    done = done_hashes(out)
+    todo = [c for c in chunks if c.hash not in done]
+    report.done_before = len(chunks) - len(todo)
+    if options.max_chunks is not None:
+        todo = todo[: options.max_chunks]
+    name, system = project.resolve().name, system_prompt(project, options)
+    asker = Asker(client, options)
+    gate = asyncio.Semaphore(options.concurrency)
+    pending: list[Prepared] = []
+    started = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(todo), desc=f"docs {name}", unit="chunk", disable=not progress)
+
+    async def one(chunk: Chunk) -> None:
+        async with gate:
+            try:
+                pair = await asker.pair(name, chunk)
+            except Exception as exc:  # transport errors after the client's retries
+                report.statuses["failed"] += 1
+                report.failures[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+                bar.update()
+                return
+        report.statuses[pair.status] += 1
+        with out.open("ab") as fh:
+            fh.write(orjson.dumps(asdict(pair)) + b"\n")
+        if pair.status == "kept":
+            pending.append(stored(pair, system, time.time()))
+            if len(pending) >= 50:
+                store.write(pending[:])
+                pending.clear()
+        bar.update()
+
+    try:
+        await asyncio.gather(*(one(c) for c in todo))
+    finally:  # Ctrl-C keeps what is done
+        bar.close()
+        if pending:
+            store.write(pending)
+        report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,123 @@
+"""A project's documentation and code, found, cleaned and chunked for docs Q&A."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from collectors.chunking import Chunker
+from collectors.docs_qa import supported
+from collectors.docs_text import Document, Skipped, find, read
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "docs_project"
+
+
+def words(text: str) -> int:
+    """A stand-in token count: one token a word."""
+    return max(1, len(text.split()))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "tinyq"
+    shutil.copytree(FIXTURE, root)
+    (root / "build").mkdir()
+    (root / "build" / "generated.md").write_text("# ignored\n\nbuilt output\n")
+    (root / "run.log").write_text("ignored too\n")
+    (root / "docs" / "logo.txt").write_bytes(b"\x89PNG\0\0 not text")
+    (root / "docs" / "minified.md").write_text("x" * 30_000)
+    (root / "docs" / "only-headings.md").write_text("# One\n\n## Two\n\n### Three\n")
+    (root / "lib").mkdir()
+    (root / "lib" / "deep.py").write_text("def not_read(): pass\n")
+    return root
+
+
+def test_docs_come_first_then_code_at_the_root_src_and_examples(project: Path) -> None:
+    found = [(p.as_posix(), kind) for p, kind in find(project)]
+    names = [name for name, _ in found]
+    assert names[:3] == ["docs/source/guide.rst", "docs/source/index.rst",
+                         "docs/source/retries.rst"]  # fmt: skip
+    assert ("src/tinyq/__init__.py", "code") in found and ("examples/mail.py", "code") in found
+    assert "lib/deep.py" not in names  # code only at the root, src/ and examples/
+    assert not any(n.startswith("build/") or n.endswith(".log") for n in names)  # .gitignore
+
+
+def test_a_git_checkout_is_listed_by_git(project: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "scratch.md").write_text("# Scratch\n\nuntracked but not ignored\n")
+    names = [p.as_posix() for p, _ in find(project)]
+    assert "scratch.md" in names and "build/generated.md" not in names
+
+
+def test_bad_files_are_skipped_with_a_reason(project: Path) -> None:
+    reasons = {
+        name: read(project, Path(name), "docs")
+        for name in ("docs/logo.txt", "docs/minified.md", "docs/only-headings.md")
+    }
+    assert all(isinstance(r, Skipped) for r in reasons.values())
+    assert [r.reason for r in reasons.values() if isinstance(r, Skipped)] == [
+        "binary", "a line of 30,000 characters: generated or minified",
+        "no text (only headings, markup or nothing)",
+    ]  # fmt: skip
+
+
+def test_markup_goes_and_headings_become_sections(project: Path) -> None:
+    readme = read(project, Path("README.md"), "docs")
+    assert isinstance(readme, Document)
+    text = "\n".join(b.text for b in readme.blocks)
+    assert "shields.io" not in text and "<img" not in text and "build passing" not in text
+    assert readme.blocks[1].section == ("tinyq", "Installing")
+    assert any(b.code and "Queue(" in b.text for b in readme.blocks)
+    index = read(project, Path("docs/source/index.rst"), "docs")
+    assert isinstance(index, Document)
+    assert "toctree" not in " ".join(b.text for b in index.blocks)
+    guide = read(project, Path("docs/source/guide.rst"), "docs")
+    assert isinstance(guide, Document) and guide.blocks[0].section == ("Queues",)
+    usage = read(project, Path("docs/usage.md"), "docs")
+    assert isinstance(usage, Document)
+    assert "--json | print the counts as JSON" in [b.text for b in usage.blocks]
+
+
+def test_a_licence_header_is_dropped_from_code_and_the_docstring_kept(project: Path) -> None:
+    code = read(project, Path("src/tinyq/__init__.py"), "code")
+    assert isinstance(code, Document)
+    assert "Copyright" not in code.blocks[0].text
+    assert code.blocks[0].text.startswith('"""tinyq: a small task queue')
+
+
+def test_three_cuts_of_a_document_and_windows_over_code(project: Path) -> None:
+    chunker = Chunker(words, size=40, minimum=12, overlap=8)
+    guide = read(project, Path("docs/source/guide.rst"), "docs")
+    assert isinstance(guide, Document)
+    chunks = chunker.chunks(guide)
+    by = {s: [c.text for c in chunks if c.strategy == s] for s in ("heading", "paragraph", "fixed")}
+    assert all(by.values())
+    assert by["heading"][0].startswith("Queues\n\n")
+    assert all(words(t) <= 40 for texts in by.values() for t in texts)
+    assert all(t.rstrip().endswith((".", ":", ";", "!", "?")) for t in by["fixed"])
+    first, second = by["fixed"][:2]
+    assert first.split()[-3:] == second.split()[:3] or set(first.split()) & set(second.split())
+    code = read(project, Path("src/tinyq/__init__.py"), "code")
+    assert isinstance(code, Document)
+    windows = [c.text for c in chunker.chunks(code)]
+    assert all(words(w) <= 40 for w in windows) and len(windows) > 3
+    assert any(w.lstrip().startswith("def ") for w in windows[1:])  # cut at a definition
+
+
+def test_one_huge_line_of_prose_is_cut_into_windows_that_fit() -> None:
+    chunker = Chunker(words, size=50, minimum=10, overlap=5)
+    document = Document(Path("a.md"), "docs")
+    from collectors.docs_text import Block
+
+    document.blocks = [Block((), " ".join(["word"] * 1000))]
+    assert all(words(c.text) <= 50 for c in chunker.chunks(document))
+
+
+def test_an_answer_must_come_from_its_chunk() -> None:
+    chunk = "The delay before each retry doubles, starting at ten seconds."
+    assert supported("It doubles, starting at ten seconds.", chunk)
+    assert not supported("Workers run on Kubernetes clusters.", chunk)
+    assert not supported("Yes.", chunk)  # no content word to check
