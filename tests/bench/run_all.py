@@ -15,6 +15,7 @@ RUNS = [
     ["bench_dataset.py"],
     ["bench_devdata.py"],
     ["bench_libcst_memory.py"],
+    ["bench_docs.py"],
     ["bench_train.py", "throughput"],
     ["bench_train.py", "prefix"],
     ["bench_routing.py"],

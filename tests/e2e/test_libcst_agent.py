@@ -18,6 +18,7 @@ from tests.support.libcst_agent import Issue, RepairAgent, rename_script, script
 from tests.support.lora_server import lora_server
 from tests.support.servers import gateway
 from tests.support.waiting import wait_until
+from trainer.data.libcst_scripts import target_source
 
 ISSUES = [Issue(f"ISSUE-{n}", f"mod{n}.py", f"load_{n}", f"read_{n}") for n in range(1, 8)]
 # ISSUE-2 and ISSUE-5 succeed at once, ISSUE-6 never does, the others after one repair
@@ -144,8 +145,13 @@ def test_a_retrained_version_is_scored_on_held_out_repairs(worked: tuple[Path, P
     scored = loragate(home, "eval", "--version", candidate, "--against", base, "--workload",
                       "libcst", "--suite", "held-out")  # fmt: skip
     assert scored.returncode == 0, scored.stderr
-    for metric in ("script_parse_rate", "script_applies_rate", "same_change_rate"):
-        assert metric in scored.stdout
+    # every held-out answer is parsed; those whose prompt quotes the file are also run on it
+    held_out = [json.loads(line) for line in next((home / "datasets").glob(
+        f"{json.loads(versions.stdout)[-1]['dataset_hash']}*/eval.jsonl")).open()]  # fmt: skip
+    quoting = [i for i in held_out if target_source(i["messages"][: i["targets"][-1]])]
+    assert "script_parse_rate" in scored.stdout
+    for metric in ("script_applies_rate", "same_change_rate"):
+        assert (metric in scored.stdout) == bool(quoting)
 
 
 def test_serve_follows_the_memory_of_a_configured_project(tmp_path: Path) -> None:
