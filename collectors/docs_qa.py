@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from collectors.docs_text import CODE_EXTENSIONS, DOC_EXTENSIONS, Skipped, find,
 from gateway.store import Store
 from gateway.store.rows import OutcomeRow, Prepared
 
+PARALLEL_BYTES = 2_000_000  # a project this large is read and cut in a process per core
 WORKLOAD = "docs"
 SOURCE = "docs_qa"
 GENERATION_WORKLOAD = "docs-generation"  # how the generation requests are recorded
@@ -139,16 +142,36 @@ def done_hashes(path: Path) -> set[str]:
     return done
 
 
-def chunks_of(project: Path, options: Options, chunker: Chunker, report: Report) -> list[Chunk]:
+def chunks_of(
+    project: Path, options: Options, count: Callable[[str], int], report: Report
+) -> list[Chunk]:
+    """Every chunk of a project's files; a large project is read and cut in one process per
+    core (`count` must then pickle, as `GgufTokens` does)."""
+    found = find(project, options.doc_extensions, options.code_extensions)
+    jobs = [(count, project, path, kind, options.strategies) for path, kind in found]
+    size = sum((project / path).stat().st_size for path, _ in found)
+    cores = os.cpu_count() or 1
+    if size >= PARALLEL_BYTES and cores > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(cores, 8)) as pool:
+            results = list(pool.map(_chunk_file, jobs, chunksize=8))
+    else:
+        results = [_chunk_file(job) for job in jobs]
     chunks = []
-    for path, kind in find(project, options.doc_extensions, options.code_extensions):
-        document = read(project, path, kind)
-        if isinstance(document, Skipped):
-            report.skipped.append(document)
-            continue
-        report.files += 1
-        chunks += chunker.chunks(document, options.strategies)
+    for result in results:
+        if isinstance(result, Skipped):
+            report.skipped.append(result)
+        else:
+            report.files += 1
+            chunks += result
     return chunks
+
+
+def _chunk_file(job: tuple[Callable[[str], int], Path, Path, str, tuple[str, ...]]) -> Any:
+    count, project, path, kind, strategies = job
+    document = read(project, path, kind)
+    if isinstance(document, Skipped):
+        return document
+    return Chunker(count).chunks(document, strategies)
 
 
 def system_prompt(project: Path, options: Options) -> str:
@@ -225,7 +248,7 @@ async def collect(
     from tqdm import tqdm
 
     report = Report(project)
-    chunks = chunks_of(project, options, Chunker(count_tokens), report)
+    chunks = chunks_of(project, options, count_tokens, report)
     report.chunks = Counter(c.strategy for c in chunks)
     out = pairs_file(home, project)
     done = done_hashes(out)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from collectors.chunking import STRATEGIES
 from gateway.cli.common import add_command, add_verb, gateway_url, served_gguf, settings_of
-from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.store import Store
 
@@ -92,6 +91,7 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
     import openai
 
     from collectors import docs_qa
+    from collectors.chunking import GgufTokens
     from collectors.docs_text import DOC_EXTENSIONS
 
     settings = settings_of(args)
@@ -113,7 +113,7 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
     client = openai.AsyncOpenAI(base_url=url, api_key=settings.api_key or "none",
                                 timeout=args.timeout, max_retries=options.retries)  # fmt: skip
     _check_reachable(url, settings.api_key)
-    count = _token_counter(settings)
+    count = GgufTokens(served_gguf(settings))  # the served model's; ~4 characters a token
 
     def run(store: Store) -> str:
         reports = []
@@ -137,18 +137,6 @@ def _check_reachable(url: str, api_key: str | None) -> None:
         raise ConfigError(
             f"nothing answers at {url} ({exc}): start `loragate serve`, or give --url"
         ) from None
-
-
-def _token_counter(settings: Settings) -> Callable[[str], int]:
-    """The served model's token count (its GGUF's vocabulary only); about 4 characters a
-    token when the gateway serves an upstream without one."""
-    gguf = served_gguf(settings)
-    if gguf is None:
-        return lambda text: max(1, len(text) // 4)
-    from llama_cpp import Llama
-
-    vocabulary = Llama(str(gguf), vocab_only=True, verbose=False)
-    return lambda text: len(vocabulary.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
 
 def _collect(args: argparse.Namespace, run: Callable[[Store], object]) -> None:
