@@ -5,7 +5,8 @@ Each project's files are read and cleaned (`docs_text`), cut three ways (`chunki
 served model is asked for one question and its answer per chunk, held to a JSON schema by
 constrained decoding: up to `concurrency` requests in flight, each with a time limit, retried
 with backoff by the `openai` client. A pair is kept when its answer is supported by its chunk
-(at least half of the answer's content words occur in it); the others are counted and kept out.
+(at least half of the answer's content words occur in it, and, with a judge model, the judge
+says the chunk states it); the others are counted and kept out.
 Every pair, kept or not, is a line of `<home>/collectors/docs/<project>-<key>.jsonl` (question,
 answer, project, file, strategy, chunk preview and hash, status), written as it arrives: Ctrl-C
 keeps what is done, and a second run skips the chunks already done. Kept pairs go into the store
@@ -38,6 +39,12 @@ PARALLEL_BYTES = 2_000_000  # a project this large is read and cut in a process 
 WORKLOAD = "docs"
 SOURCE = "docs_qa"
 GENERATION_WORKLOAD = "docs-generation"  # how the generation requests are recorded
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"supported": {"type": "boolean"}},
+    "required": ["supported"],
+    "additionalProperties": False,
+}
 PAIR_SCHEMA = {
     "type": "object",
     "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
@@ -72,6 +79,7 @@ class Options:
     code_extensions: tuple[str, ...] = CODE_EXTENSIONS
     max_chunks: int | None = None  # per project; None: all
     system: str | None = None  # the system prompt users will ask with [about the project]
+    judge: str | None = None  # a model that also decides whether the chunk supports the answer
 
 
 @dataclass
@@ -217,7 +225,30 @@ class Asker:
         if not supported(answer, chunk.text):
             why = "under half of the answer's content words are in the chunk"
             return Pair(question, answer, **base, status="unsupported", reason=why)
+        if self.options.judge and not await self.judged(chunk.text, question, answer):
+            why = f"the judge {self.options.judge} found it unsupported"
+            return Pair(question, answer, **base, status="unsupported", reason=why)
         return Pair(question, answer, **base, status="kept")
+
+    async def judged(self, text: str, question: str, answer: str) -> bool:
+        """The judge's verdict: does the text say what the answer says?"""
+        asked = (
+            f"Text:\n{text}\n\nQuestion: {question}\nAnswer: {answer}\n\n"
+            "Does the text state this answer to the question? Answer with JSON."
+        )
+        schema = {"name": "verdict", "schema": VERDICT_SCHEMA, "strict": True}
+        response = await self.client.chat.completions.create(
+            model=self.options.judge,
+            messages=[{"role": "user", "content": asked}],
+            response_format={"type": "json_schema", "json_schema": schema},
+            temperature=0,
+            max_tokens=16,
+            extra_headers={"X-Loragate-Workload": GENERATION_WORKLOAD},
+        )
+        try:
+            return orjson.loads(response.choices[0].message.content or "")["supported"] is True
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return False
 
 
 def stored(pair: Pair, system: str, at: float) -> Prepared:

@@ -62,6 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       "per project this run [all]")  # fmt: skip
     docs.add_argument("--system", help="the system prompt users will ask with [You answer "
                       "questions about PROJECT, from its documentation and code.]")  # fmt: skip
+    docs.add_argument("--judge", metavar="MODEL", help="also keep only the pairs this model "
+                      "(at the same endpoint) finds stated by their chunk")  # fmt: skip
     docs.set_defaults(func=cmd_collect_docs)
 
 
@@ -107,7 +109,7 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
     options = docs_qa.Options(
         model=args.model, concurrency=args.concurrency, timeout=args.timeout,
         strategies=strategies, doc_extensions=DOC_EXTENSIONS + extra,
-        max_chunks=args.max_chunks, system=args.system,
+        max_chunks=args.max_chunks, system=args.system, judge=args.judge,
     )  # fmt: skip
     url = args.url or f"{gateway_url(settings)}/v1"
     client = openai.AsyncOpenAI(base_url=url, api_key=settings.api_key or "none",

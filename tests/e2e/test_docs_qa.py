@@ -46,7 +46,7 @@ def test_collect_docs_asks_the_served_model_and_a_second_run_goes_on(tmp_path: P
         assert generation == [("docs-generation",)]  # the asking is recorded apart
 
         second = loragate(home, "collect", "docs", str(project), "--max-chunks", "2",
-                          "--strategies", "heading")  # fmt: skip
+                          "--strategies", "heading", "--judge", "auto")  # fmt: skip
         assert second.returncode == 0, second.stderr
         assert "chunks: " in second.stdout and "asked 2 in" in second.stdout
 

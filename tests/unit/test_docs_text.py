@@ -121,3 +121,49 @@ def test_an_answer_must_come_from_its_chunk() -> None:
     assert supported("It doubles, starting at ten seconds.", chunk)
     assert not supported("Workers run on Kubernetes clusters.", chunk)
     assert not supported("Yes.", chunk)  # no content word to check
+
+
+class Answers:
+    """An OpenAI client stand-in that answers each request with the next of `texts`."""
+
+    def __init__(self, *texts: str) -> None:
+        from types import SimpleNamespace
+
+        self.texts = list(texts)
+        self.asked: list[dict] = []
+
+        async def create(**request: object) -> SimpleNamespace:
+            self.asked.append(request)
+            message = SimpleNamespace(content=self.texts.pop(0))
+            return SimpleNamespace(choices=[SimpleNamespace(message=message)])
+
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=create))
+
+
+def test_pairs_are_held_to_the_schema_checked_against_the_chunk_and_judged() -> None:
+    import asyncio
+    import json
+
+    from collectors.chunking import Chunk
+    from collectors.docs_qa import Asker, Options
+
+    chunk = Chunk("docs/retries.rst", "fixed", "The delay before each retry doubles, from ten s.")
+    pair = json.dumps({"question": "How long is the delay?", "answer": "It doubles, from ten."})
+
+    def ask(*texts: str, judge: str | None = None) -> tuple[str, str, list[dict]]:
+        client = Answers(*texts)
+        got = asyncio.run(Asker(client, Options(judge=judge)).pair("tinyq", chunk))
+        return got.status, got.reason, client.asked
+
+    status, _, asked = ask(pair)
+    assert status == "kept"
+    assert asked[0]["response_format"]["json_schema"]["schema"]["required"] == [
+        "question", "answer"]  # fmt: skip
+    assert asked[0]["extra_headers"] == {"X-Loragate-Workload": "docs-generation"}
+    assert ask('{"question": "cut off')[0:2] == ("invalid", "not the JSON asked for")
+    off_topic = json.dumps({"question": "Where?", "answer": "On Kubernetes clusters."})
+    assert ask(off_topic)[0] == "unsupported"
+    status, reason, asked = ask(pair, '{"supported": false}', judge="big")
+    assert (status, reason, asked[1]["model"]) == (
+        "unsupported", "the judge big found it unsupported", "big")  # fmt: skip
+    assert ask(pair, '{"supported": true}', judge="big")[0] == "kept"
