@@ -47,14 +47,18 @@ VERDICT_SCHEMA = {
 }
 PAIR_SCHEMA = {
     "type": "object",
-    "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+    "properties": {  # bounded, so that a rambling model still closes its JSON
+        "question": {"type": "string", "minLength": 8, "maxLength": 160},
+        "answer": {"type": "string", "minLength": 2, "maxLength": 320},
+    },
     "required": ["question", "answer"],
     "additionalProperties": False,
 }
 WRITER = (
-    "You write one question that a user of a software project could ask, and its answer, "
-    "using only the text you are given. The answer must be stated in the text. Answer with "
-    'JSON: {"question": "...", "answer": "..."}.'
+    "You make study cards from software documentation. Read the text, pick one fact it "
+    "states, and write a question a user would ask about that fact and its answer: the "
+    "sentence of the text that states it, copied word for word. Answer with JSON: "
+    '{"question": "...", "answer": "..."}.'
 )
 _WORD = re.compile(r"[a-z0-9_]+")
 _STOPWORDS = frozenset((
@@ -209,7 +213,7 @@ class Asker:
             messages=messages,
             response_format={"type": "json_schema", "json_schema": schema},
             temperature=0,
-            max_tokens=256,
+            max_tokens=400,  # the schema's bounds fit
             extra_headers={"X-Loragate-Workload": GENERATION_WORKLOAD},
         )
         text = response.choices[0].message.content or ""
