@@ -105,6 +105,8 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
     unknown = set(strategies) - set(STRATEGIES)
     if unknown or not strategies:
         raise ConfigError(f"--strategies: choose from {', '.join(STRATEGIES)}")
+    if args.concurrency < 1 or args.timeout <= 0 or (args.max_chunks or 1) < 1:
+        raise ConfigError("--concurrency and --max-chunks must be 1 or more, --timeout above 0")
     extra = tuple(e if e.startswith(".") else f".{e}" for e in args.ext)
     options = docs_qa.Options(
         model=args.model, concurrency=args.concurrency, timeout=args.timeout,

@@ -66,3 +66,11 @@ def test_nothing_to_ask_is_one_clear_line(tmp_path: Path) -> None:
                     "http://127.0.0.1:9/v1")  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.startswith("loragate: error: nothing answers at http://127.0.0.1:9/v1")
+
+
+def test_impossible_settings_are_refused_before_anything_is_asked(tmp_path: Path) -> None:
+    done = loragate(tmp_path / "home", "collect", "docs", str(FIXTURE), "--concurrency", "0")
+    assert done.returncode == 1 and "--concurrency and --max-chunks must be 1 or more" in (
+        done.stderr)  # fmt: skip
+    unknown = loragate(tmp_path / "home", "collect", "docs", str(FIXTURE), "--strategies", "toc")
+    assert unknown.returncode == 1 and "choose from heading, paragraph, fixed" in unknown.stderr
