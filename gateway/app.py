@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -55,7 +56,8 @@ class Versions:
         live = LiveRouting(
             router, registry, policy=policy_of(settings), decide=settings.auto_promote
         )
-        return cls(host, router, registry, Rollout(host, router, registry), live, served)
+        rollout = Rollout(host, router, registry, on_change=lambda: asyncio.to_thread(live.step))
+        return cls(host, router, registry, rollout, live, served)
 
     async def start(self, settings: Settings, stack: AsyncExitStack) -> Scheduler | None:
         stack.callback(self.registry.close)

@@ -3,7 +3,9 @@
 `loragate retrain`, `models promote` and `rollback` only change rows in the store; every
 gateway watches the newest deployment id (a cheap query, four times a second) and, when it
 moves, loads the versions the registry now names, switches the router's table in one
-assignment, and releases the versions no longer named (their requests finish first). A
+assignment, releases the versions no longer named (their requests finish first), and has live
+routing measure the new table at once (a new candidate's share comes from the offline
+evaluation that admitted it from its first request, not from the next live pass). A
 version that fails to load is marked `failed` with the reason, and the table stays as it was.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gateway.errors import LoragateError
@@ -33,10 +35,12 @@ class Rollout:
         registry: Callable[[], Registry],
         *,
         interval: float = 0.25,
+        on_change: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.host = host
         self.router = router
         self.registry = registry
+        self.on_change = on_change  # after a new table: live routing sets shares at once
         self.deployment = -1  # the newest deployment applied
         self._watch = Periodic("loragate-rollout", self._sync_if_changed, interval,
                                what="model versions not read")  # fmt: skip
@@ -72,6 +76,11 @@ class Rollout:
         self.deployment = deployment
         for version in self.host.loaded() - self.router.versions():
             await self.host.release(version)
+        if self.on_change is not None:
+            try:
+                await self.on_change()
+            except Exception as exc:  # its own next pass will try again
+                log.warning("live routing not updated after the swap: %s", exc)
 
     async def _load(self, registry: Registry, version: Version, workload: str) -> bool:
         try:
