@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from collectors.jsonl import FolderWatcher, JsonlFolder, iso_timestamp, line_id
+from collectors.jsonl import FolderWatcher, JsonlFolder, iso_timestamp, line_id, taken_before
 from gateway.recording.records import DevDataRecord, prepare
 from gateway.store import Store
 from gateway.store.rows import LineRow
@@ -177,13 +177,7 @@ def collect(store: Store, files: DevDataFiles, batch: int = 2_000) -> Report:
 def _write(store: Store, records: list[DevDataRecord]) -> list[str]:
     """Write and clear `records`; returns the ids of their lines that were not taken before."""
     ids = list(dict.fromkeys(r.line["id"] for r in records if r.line is not None))
-    known = {
-        row[0]
-        for chunk in _chunks(ids)
-        for row in store.query(
-            f"SELECT id FROM collected_lines WHERE id IN ({_marks(chunk)})", chunk
-        )
-    }
+    known = taken_before(store, ids)
     store.write([prepare(r) for r in records])
     records.clear()
     return [i for i in ids if i not in known]

@@ -32,6 +32,7 @@ import orjson
 
 from collectors.chunking import STRATEGIES, Chunk, Chunker
 from collectors.docs_text import CODE_EXTENSIONS, DOC_EXTENSIONS, Skipped, find, read
+from collectors.examples import made_example
 from gateway.store import Store
 from gateway.store.rows import OutcomeRow, Prepared
 
@@ -256,23 +257,23 @@ class Asker:
 
 
 def stored(pair: Pair, system: str, at: float) -> Prepared:
-    """A kept pair as a synthetic interaction of the `docs` workload."""
+    """A kept pair as a synthetic example of the `docs` workload; a file's pairs are one group."""
     iid = f"docs-{pair.chunk_hash}"
     messages = [{"role": "system", "content": system}, {"role": "user", "content": pair.question}]
-    request = {"model": WORKLOAD, "messages": messages}
-    interaction = {
-        "id": iid, "created_at": at, "api": "collector", "client": "docs-qa",
-        "workload": WORKLOAD, "model_requested": WORKLOAD, "version": "synthetic",
-        "propensity": 1.0, "conversation_id": f"docs:{pair.project}:{pair.file}",
-        "request": orjson.dumps(request).decode(), "response_text": pair.answer,
-        "tool_calls": None, "finish_reason": "stop", "status": "complete", "error": None,
-        "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "latency_ms": None,
-        "ttft_ms": None, "redactions": 0, "context_hash": None, "kind": "synthetic",
-        "fallback_of": None,
-    }  # fmt: skip
     outcome = OutcomeRow(interaction_id=iid, kind="supported", value=1.0, source=SOURCE,
                          detail=pair.strategy, created_at=at)  # fmt: skip
-    return {"interaction": interaction, "tool_calls": [], "outcomes": [outcome]}
+    return made_example(
+        iid,
+        at,
+        workload=WORKLOAD,
+        client="docs-qa",
+        version="synthetic",
+        kind="synthetic",
+        messages=messages,
+        answer=pair.answer,
+        outcome=outcome,
+        conversation=f"docs:{pair.project}:{pair.file}",
+    )
 
 
 async def collect(

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.store import Store
+
 log = logging.getLogger("loragate")
 
 
@@ -91,6 +93,17 @@ def iso_timestamp(value: Any) -> float | None:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
+
+
+def taken_before(store: Store, ids: list[str]) -> set[str]:
+    """Which of these line ids a collector stored before (in `collected_lines`)."""
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT id FROM collected_lines WHERE id IN ({marks})"
+        known.update(row[0] for row in store.query(sql, chunk))
+    return known
 
 
 def line_id(source: str, line: bytes) -> str:

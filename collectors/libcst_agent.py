@@ -35,7 +35,8 @@ from typing import Any
 
 import orjson
 
-from collectors.jsonl import FolderWatcher, JsonlFolder, iso_timestamp, line_id
+from collectors.examples import made_example
+from collectors.jsonl import FolderWatcher, JsonlFolder, iso_timestamp, line_id, taken_before
 from gateway.prompts.scripts import SCAFFOLD_PREFIX, fenced, script_in
 from gateway.store import Store
 from gateway.store.rows import LineRow, OutcomeRow, Prepared
@@ -205,16 +206,16 @@ class Report:
 
     @property
     def taken(self) -> int:
+        """Lines taken now, corrupt ones included."""
         return sum(self.statuses.values()) + self.corrupt
 
     def __str__(self) -> str:
-        s = self.statuses
-        taken = sum(s.values())
-        if not taken and not self.corrupt and not self.before:
+        if not self.taken and not self.before:
             return f"nothing new in {self.project / MEMORY_DIR}"
+        s = self.statuses
         methods = "; ".join(f"{n} by {m}" for m, n in self.methods.most_common())
         return (
-            f"read {taken + self.corrupt + self.before} new lines from "
+            f"read {self.taken + self.before} new lines from "
             f"{self.project / MEMORY_DIR}: {s['joined']} scripts written by a recorded answer "
             f"(marked a success; {self.failed_attempts} earlier failed attempts marked), "
             f"{s['script_only']} found only in {PATCHES_DIR}/, {s['missing']} found nowhere "
@@ -228,12 +229,12 @@ def collect(store: Store, files: MemoryFiles, batch: int = 2_000) -> Report:
     """Take every new memory line into the store now (the gateway need not run)."""
     index = ScriptIndex.of(store, files.project)
     report = Report(files.project)
-    pending: list[tuple[Prepared, str | None]] = []
+    pending: list[Prepared] = []
     for item in files.read_new():
         if isinstance(item, Entry):
             pending.append(_prepared(store, files.project, item, index))
         else:
-            pending.append(({"lines": [item]}, None))
+            pending.append({"lines": [item]})
         if len(pending) >= batch:
             _write(store, pending, report)
     _write(store, pending, report)
@@ -241,16 +242,10 @@ def collect(store: Store, files: MemoryFiles, batch: int = 2_000) -> Report:
     return report
 
 
-def _write(store: Store, pending: list[tuple[Prepared, str | None]], report: Report) -> None:
-    ids = [p["lines"][0]["id"] for p, _ in pending]
-    known: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        known |= {r[0] for r in store.query(
-            f"SELECT id FROM collected_lines WHERE id IN ({marks})", chunk)}  # fmt: skip
-    store.write([p for p, _ in pending])
-    for prepared, method in pending:
+def _write(store: Store, pending: list[Prepared], report: Report) -> None:
+    known = taken_before(store, [p["lines"][0]["id"] for p in pending])
+    store.write(pending)
+    for prepared in pending:
         line = prepared["lines"][0]
         if line["id"] in known:
             report.before += 1
@@ -259,16 +254,14 @@ def _write(store: Store, pending: list[tuple[Prepared, str | None]], report: Rep
         else:
             memory = prepared["memory"][0]
             report.statuses[memory["status"]] += 1
-            if method:
-                report.methods[method] += 1
+            if memory["hash_method"]:
+                report.methods[memory["hash_method"]] += 1
             report.scaffolds += "interaction" in prepared
             report.failed_attempts += sum(o["value"] == 0.0 for o in prepared["outcomes"])
     pending.clear()
 
 
-def _prepared(
-    store: Store, project: Path, entry: Entry, index: ScriptIndex
-) -> tuple[Prepared, str | None]:
+def _prepared(store: Store, project: Path, entry: Entry, index: ScriptIndex) -> Prepared:
     found = index.find(entry.script_hash) if entry.script_hash else None
     status = "missing"
     reason = ""
@@ -307,10 +300,10 @@ def _prepared(
     prepared: Prepared = {"lines": [line], "memory": [memory], "outcomes": outcomes}
     if found is not None and entry.description:
         scaffold = _scaffold(entry, found.script)
-        prepared["interaction"] = scaffold
-        prepared["tool_calls"] = []
-        outcomes.append(_outcome(scaffold["id"], 1.0, "accepted", "scaffolding", entry.created_at))
-    return prepared, found.method if found else None
+        prepared["interaction"] = scaffold["interaction"]
+        prepared["tool_calls"] = scaffold["tool_calls"]
+        outcomes += scaffold["outcomes"]
+    return prepared
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -354,21 +347,16 @@ def scaffold_prompt(entry: Entry) -> str:
     return "\n\n".join(parts)
 
 
-def _scaffold(entry: Entry, script: str) -> dict[str, Any]:
-    """A scaffolding example as an interaction of the `libcst` workload."""
+def _scaffold(entry: Entry, script: str) -> Prepared:
+    """A scaffolding example of the `libcst` workload, accepted."""
     iid = f"{SCAFFOLD_PREFIX}{entry.id[:24]}"
     messages = [{"role": "system", "content": SCAFFOLD_SYSTEM},
                 {"role": "user", "content": scaffold_prompt(entry)}]  # fmt: skip
-    request = {"model": WORKLOAD, "messages": messages}
-    return {
-        "id": iid, "created_at": entry.created_at, "api": "collector", "client": "libcst-agent",
-        "workload": WORKLOAD, "model_requested": WORKLOAD, "version": "agent-memory",
-        "propensity": 1.0, "conversation_id": iid, "request": orjson.dumps(request).decode(),
-        "response_text": fenced(script), "tool_calls": None, "finish_reason": "stop",
-        "status": "complete", "error": None, "prompt_tokens": 0, "completion_tokens": 0,
-        "cached_tokens": 0, "latency_ms": None, "ttft_ms": None, "redactions": 0,
-        "context_hash": None, "kind": "collected", "fallback_of": None,
-    }  # fmt: skip
+    return made_example(
+        iid, entry.created_at, workload=WORKLOAD, client="libcst-agent", version="agent-memory",
+        kind="collected", messages=messages, answer=fenced(script),
+        outcome=_outcome(iid, 1.0, "accepted", "scaffolding", entry.created_at),
+    )  # fmt: skip
 
 
 def watcher(

@@ -116,31 +116,21 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
     url = args.url or f"{gateway_url(settings)}/v1"
     client = openai.AsyncOpenAI(base_url=url, api_key=settings.api_key or "none",
                                 timeout=args.timeout, max_retries=options.retries)  # fmt: skip
-    _check_reachable(url, settings.api_key)
+    try:  # before any file is read: one clear line when nothing is there to ask
+        openai.OpenAI(base_url=url, api_key=settings.api_key or "none", max_retries=0,
+                      timeout=10).models.list()  # fmt: skip
+    except openai.APIError as exc:
+        raise ConfigError(
+            f"nothing answers at {url} ({exc.message}): start `loragate serve`, or give --url"
+        ) from None
     count = GgufTokens(served_gguf(settings))  # the served model's; ~4 characters a token
 
-    def run(store: Store) -> str:
-        reports = []
-        for project in projects:
-            report = asyncio.run(
-                docs_qa.collect(store, settings.home, project, options, count, client)
-            )
-            reports.append(str(report))
-        return "\n".join(reports)
+    async def every_project(store: Store) -> str:  # one event loop: the client is bound to it
+        reports = [await docs_qa.collect(store, settings.home, project, options, count, client)
+                   for project in projects]  # fmt: skip
+        return "\n".join(map(str, reports))
 
-    _collect(args, run)
-
-
-def _check_reachable(url: str, api_key: str | None) -> None:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        httpx.get(f"{url.rstrip('/')}/models", headers=headers, timeout=10).raise_for_status()
-    except httpx.HTTPError as exc:
-        raise ConfigError(
-            f"nothing answers at {url} ({exc}): start `loragate serve`, or give --url"
-        ) from None
+    _collect(args, lambda store: asyncio.run(every_project(store)))
 
 
 def _collect(args: argparse.Namespace, run: Callable[[Store], object]) -> None:

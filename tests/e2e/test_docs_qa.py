@@ -45,10 +45,15 @@ def test_collect_docs_asks_the_served_model_and_a_second_run_goes_on(tmp_path: P
         generation = rows(home, "SELECT DISTINCT workload FROM interactions WHERE api = 'chat'")
         assert generation == [("docs-generation",)]  # the asking is recorded apart
 
-        second = loragate(home, "collect", "docs", str(project), "--max-chunks", "2",
+        other = tmp_path / "other"
+        shutil.copytree(FIXTURE / "docs" / "source", other)
+        second = loragate(home, "collect", "docs", str(project), str(other), "--max-chunks", "2",
                           "--strategies", "heading", "--judge", "auto")  # fmt: skip
         assert second.returncode == 0, second.stderr
-        assert "chunks: " in second.stdout and "asked 2 in" in second.stdout
+        said = second.stdout.splitlines()
+        assert said[0].startswith(f"{project}: ") and "; 0 done before" not in said[0]
+        assert sum(line.startswith("  asked 2 in") for line in said) == 2  # both projects
+        assert any(line.startswith(f"{other}: 3 files read") for line in said)
 
     built = loragate(home, "dataset", "build", "--workload", "docs", "--eval-fraction", "0.3")
     assert built.returncode == 0, built.stderr

@@ -79,10 +79,7 @@ def test_a_config_that_is_not_yaml_is_left_alone(
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("models: [unclosed\n")
-    home = tmp_path / "home"
-    assert main(["continue-config", "--home", str(home), "--write", "--file", str(config)]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(
+    assert refused(tmp_path, config, capsys).startswith(
         "loragate: error: Continue's config.yaml is not valid YAML, left as it is"
     )
     assert config.read_text() == "models: [unclosed\n"
@@ -94,6 +91,11 @@ def test_a_config_that_cannot_be_written_is_one_clear_line(
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where a folder should be\n")
     config = blocked / "config.yaml"
+    assert refused(tmp_path, config, capsys).startswith(f"loragate: error: cannot write {config}: ")
+
+
+def refused(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """`continue-config --write` into `config`, which must fail in one line: that line."""
     home = tmp_path / "home"
     assert main(["continue-config", "--home", str(home), "--write", "--file", str(config)]) == 1
-    assert capsys.readouterr().err.startswith(f"loragate: error: cannot write {config}: ")
+    return capsys.readouterr().err

@@ -11,7 +11,6 @@ import difflib
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.prompts.scripts import fenced_blocks, script_in
@@ -88,16 +87,9 @@ print(json.dumps(cst.parse_module(job["source"]).visit(found[0]()).code))
 """
 
 
-@dataclass(frozen=True)
-class Applied:
-    """What running a script on a file did."""
-
-    changed: str | None  # the file after the transformer, None when it failed
-    error: str = ""
-
-
-def apply(script: str, source: str, timeout: float = 20.0) -> Applied:
-    """Run `script`'s transformer on `source` in another Python process."""
+def apply(script: str, source: str, timeout: float = 20.0) -> str | None:
+    """`source` after `script`'s transformer, run in another Python process; None when the
+    script fails or runs over `timeout` seconds."""
     try:
         done = subprocess.run(
             [sys.executable, "-c", _RUNNER],
@@ -105,11 +97,8 @@ def apply(script: str, source: str, timeout: float = 20.0) -> Applied:
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return Applied(None, f"the transformer ran over {timeout:g} s")
-    if done.returncode:
-        lines = done.stderr.strip().splitlines()
-        return Applied(None, lines[-1] if lines else f"exit status {done.returncode}")
-    return Applied(json.loads(done.stdout))
+        return None
+    return json.loads(done.stdout) if done.returncode == 0 else None
 
 
 def changed_lines(before: str, after: str) -> list[str]:

@@ -174,11 +174,11 @@ def score_script(item: Item, answer: str) -> ScriptScore:
         return ScriptScore(parses, None, None)
     if not parses:
         return ScriptScore(False, False, False)
-    made = libcst_scripts.apply(script_in(answer) or "", source).changed
+    made = libcst_scripts.apply(script_in(answer) or "", source)
     if made is None:
         return ScriptScore(True, False, False)
     reference = script_in(item.reference.get("content") or "")
-    wanted = libcst_scripts.apply(reference, source).changed if reference else None
+    wanted = libcst_scripts.apply(reference, source) if reference else None
     same = (
         wanted is not None
         and wanted != source

@@ -205,8 +205,9 @@ def compare(
                                  version.name: mine.metrics}  # fmt: skip
         if against is not None:
             earlier = stored_run(registry.store, against.name, suite, mine.items_hash)
-            usable = earlier is not None and (category is None or "by_category" in earlier.metrics)
-            if earlier is not None and usable and judge is None:
+            # reused unless a judge must see the answers or the run lacks the categories
+            if (earlier is not None and judge is None
+                    and (category is None or "by_category" in earlier.metrics)):  # fmt: skip
                 (say or to_stderr)(f"  {against.name} {suite}: its earlier run on these items")
                 theirs = earlier
             else:
