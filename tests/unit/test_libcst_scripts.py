@@ -67,3 +67,15 @@ def test_scripts_are_found_by_any_common_hash_whole_or_shortened() -> None:
     assert (index.find(md5.upper()) or found).method == "md5 of the stripped script"
     assert index.find(sha[:12]) == found
     assert index.find(sha[:6]) is None  # too short to be taken for a hash
+
+
+def test_serve_refuses_a_libcst_project_without_the_agents_memory(tmp_path) -> None:
+    import pytest
+
+    from gateway.cli.serve import _collectors
+    from gateway.config import load_settings
+    from gateway.errors import ConfigError
+
+    settings = load_settings({"home": tmp_path / "home", "collect_libcst": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"no \.agent_data/ in .* \(LORAGATE_COLLECT_LIBCST\)"):
+        _collectors(settings)
