@@ -89,6 +89,11 @@ class Settings(BaseModel):
         description="llama.cpp: the temperature of requests that offer tools and set none "
         "(a call's arguments must be exact; others keep llama.cpp's 0.8).",
     )
+    constrain_types: bool = Field(
+        True,
+        description="llama.cpp: answer a Jac MTLLM call with a value of the type it declares "
+        "(a grammar built from its [Output Information] and [Type Explanations]).",
+    )
     upstream_timeout: float = Field(600.0, gt=0, description="Seconds before a 504.")
     shutdown_grace: float = Field(
         5.0, ge=0, description="Seconds running generations get to finish on SIGTERM/Ctrl-C."

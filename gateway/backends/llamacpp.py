@@ -24,6 +24,7 @@ from gateway.backends.protocol import ModelInfo
 from gateway.config import QUANT_FILE_TYPES, Settings
 from gateway.errors import BadRequest, ContextLengthExceeded, EngineError, LoragateError
 from gateway.generation import Event, Finish, GenerationRequest, TextDelta, ToolCallDelta
+from gateway.prompts import mtllm
 from gateway.prompts.rendering import PromptStyle, build_prompt
 from gateway.prompts.toolcalls import (
     OPEN_TAG,
@@ -96,10 +97,12 @@ class LlamaCppBackend:
         cache_mb: int,
         executor: ThreadPoolExecutor | None = None,
         tool_temperature: float = 0.0,
+        constrain_types: bool = False,
     ) -> None:
         """`executor`: a one-thread pool shared with other engines (see `versioned_engine.py`);
         by default the engine has its own. `tool_temperature`: the temperature of requests
-        that offer tools and set none."""
+        that offer tools and set none. `constrain_types`: a Jac MTLLM call is answered with a
+        value of its declared type (evaluation leaves it off: it measures the model)."""
         self.path = path
         self.name = model_name_for(path)
         self._n_ctx, self._n_threads, self._n_batch, self._cache_mb = (
@@ -109,6 +112,7 @@ class LlamaCppBackend:
             cache_mb,
         )
         self._tool_temperature = tool_temperature
+        self._constrain_types = constrain_types
         self._llm: Any = None
         self._style: PromptStyle | None = None
         self._info: ModelInfo | None = None
@@ -123,6 +127,7 @@ class LlamaCppBackend:
         return LlamaCppBackend(
             path, n_ctx=self._n_ctx, n_threads=self._n_threads, n_batch=self._n_batch,
             cache_mb=self._cache_mb, executor=executor, tool_temperature=self._tool_temperature,
+            constrain_types=self._constrain_types,
         )  # fmt: skip
 
     @classmethod
@@ -137,6 +142,7 @@ class LlamaCppBackend:
             n_batch=settings.n_batch,
             cache_mb=settings.prompt_cache_mb,
             tool_temperature=settings.tool_temperature,
+            constrain_types=settings.constrain_types,
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -316,6 +322,8 @@ class LlamaCppBackend:
             # A named function is called once, as OpenAI does; `required` may call several.
             parallel = request.parallel_tool_calls and request.tool_choice == "required"
             return call_grammar(tools, parallel=parallel)
+        if self._constrain_types and (call := mtllm.read_call(request)) is not None:
+            return call.grammar()
         return None
 
     async def _stream(self, job: _Job, text_events: _TextEvents) -> AsyncGenerator[Event, None]:

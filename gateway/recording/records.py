@@ -4,7 +4,7 @@ The request path builds an `InteractionRecord` or `FeedbackRecord` (references o
 serialization). `prepare` runs on the writer's thread: it serializes, redacts secrets, derives
 the conversation, judges what can be judged at once (tool arguments against their schemas, a
 `json_schema` response against its schema, the results of earlier tool calls sent back in this
-turn) and returns an item `Store.write` takes. Items are plain JSON, so the journal holds them too.
+turn, a Jac MTLLM answer against its declared type) and returns an item `Store.write` takes. Items are plain JSON, so the journal holds them too.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.generation import Assembled, GenerationRequest, Message
+from gateway.prompts import mtllm
 from gateway.prompts.schemas import violation
 from gateway.recording.redact import redact
 from gateway.store.rows import CorrectionRow, LineRow, OutcomeRow, Prepared, ToolResultRow
@@ -169,6 +170,7 @@ def _prepare_interaction(r: InteractionRecord) -> Prepared:
         "tool_calls": [[c.id, r.id, c.name] for c in r.answer.calls if c.id],
         "outcomes": _judged_at_once(r),
         "tool_results": _tool_results(r.request, r.created_at),
+        **_mtllm_retry(r),
     }
 
 
@@ -201,7 +203,44 @@ def _judged_at_once(r: InteractionRecord) -> list[OutcomeRow]:
     if r.request.json_schema is not None:
         problem = _json_problem(r.answer.text, r.request.json_schema)
         outcomes.append(_outcome(r, "schema_valid", problem is None, "schema", problem or ""))
+    call = _mtllm_call(r)
+    if call is not None and call.kind != "check":
+        problem = call.problem(r.answer.text)
+        outcomes.append(_outcome(r, "type_valid", problem is None, "mtllm", problem or ""))
     return outcomes
+
+
+def _mtllm_call(r: InteractionRecord) -> mtllm.MtllmCall | None:
+    if r.workload != mtllm.WORKLOAD or r.request.tools or r.request.json_schema is not None:
+        return None
+    return mtllm.read_call(r.request)
+
+
+def _mtllm_retry(r: InteractionRecord) -> Prepared:
+    """MTLLM asks again when it cannot use an answer (a fix or extract quoting it): that answer
+    was re-asked, and the value that finally has the declared type corrects every answer
+    before it in the chain (an ask as `[Output] <value>`, a follow-up as the value)."""
+    call = _mtllm_call(r)
+    if r.status != "complete" or call is None or call.kind not in ("fix", "extract"):
+        return {}
+    found: Prepared = {}
+    if call.previous:
+        key = redact(call.previous)[0]
+        found["matched"] = [{
+            "by": "output", "pattern": "%" + _like_escaped(key) + "%", "kind": "reasked",
+            "value": 0.0, "source": "mtllm", "detail": r.id, "created_at": r.created_at,
+            "since": r.created_at - _MATCH_WINDOW, "until": r.created_at,
+        }]  # fmt: skip
+    value = call.value_of(r.answer.text)
+    if value and call.problem(r.answer.text) is None:
+        value = redact(value)[0]
+        found["settled"] = [{"id": r.id, "value": value, "answer": f"[Output] {value}",
+                             "created_at": r.created_at}]  # fmt: skip
+    return found
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def answer_problem(request: GenerationRequest, answer: Assembled) -> str | None:

@@ -17,7 +17,7 @@ from gateway.names import client_safe
 
 # Aliases name a workload; until the router (model versions per workload) exists, each one is
 # served by the default model.
-WORKLOAD_ALIASES = ("auto", "continue", "byllm", "jessy", "libcst", "docs", "autocomplete")
+WORKLOAD_ALIASES = ("auto", "continue", "jac", "byllm", "jessy", "libcst", "docs", "autocomplete")
 BASE_VERSION = "v0"
 _REFRESH_SECONDS = 5.0
 

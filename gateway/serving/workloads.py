@@ -7,25 +7,29 @@ name); otherwise the request's shape tells.
 from __future__ import annotations
 
 from gateway.generation import GenerationRequest
+from gateway.prompts import mtllm
 
 WORKLOAD_HEADER = "x-loragate-workload"
+# Jac's two LLM plugins, MTLLM (`[Output]` text) and byllm (JSON schemas), are one workload.
+SYNONYMS = {"byllm": mtllm.WORKLOAD}
 
 
 def identify(request: GenerationRequest, *, header: str | None, alias: str | None, api: str) -> str:
     """`api` is the endpoint family: `chat`, `completions`, `ollama-chat` or `ollama-generate`."""
     if header:
-        return header.strip().lower()
+        named = header.strip().lower()
+        return SYNONYMS.get(named, named)
     if alias and alias != "auto":
-        return alias
+        return SYNONYMS.get(alias, alias)
     if api == "completions":
         return "autocomplete"
     if api == "ollama-generate":
         return "ollama-generate"
     if request.json_schema is not None:
-        return "byllm"
+        return mtllm.WORKLOAD
     names = {t.get("function", t).get("name") for t in request.tools or []}
-    if "finish_tool" in names:
-        return "byllm"
+    if "finish_tool" in names or (not names and mtllm.read_call(request) is not None):
+        return mtllm.WORKLOAD
     if len(names & CONTINUE_TOOLS) >= 3:
         return "continue"
     if _mentions_libcst(request):

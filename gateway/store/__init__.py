@@ -59,6 +59,10 @@ _MATCH_SOURCES = {
     "text": "SELECT id AS iid FROM interactions WHERE response_text = :key "
     "AND length(response_text) > 0 AND created_at BETWEEN :since AND :until "
     "ORDER BY created_at DESC LIMIT 1",
+    # a Jac MTLLM follow-up quotes the answer it could not use
+    "output": "SELECT id AS iid FROM interactions WHERE workload = 'jac' AND id <> :detail "
+    "AND response_text LIKE :pattern ESCAPE '\\' AND created_at BETWEEN :since AND :until "
+    "ORDER BY created_at DESC LIMIT 1",
 }
 _MATCHED_OUTCOME = (  # `WHERE true` tells SQLite's parser the ON starts the upsert, not a join
     _OUTCOME + "SELECT iid, :kind, :value, :source, :detail, :created_at FROM ({match}) AS m "
@@ -81,6 +85,20 @@ _LATER_ANSWER = (
     "JOIN interactions b ON b.id = o.detail WHERE o.kind = 'reasked' AND o.detail IN ({ids}) "
     "AND b.response_text <> '' AND NOT EXISTS (SELECT 1 FROM corrections c "
     "WHERE c.interaction_id = o.interaction_id AND c.source = 'later_answer')"
+)
+
+# The value that settles an MTLLM retry chain corrects each answer re-asked on the way to it:
+# the first ask as `[Output] <value>`, the follow-ups (themselves re-asks) as the value.
+_MTLLM_REASKS = "o.kind = 'reasked' AND o.source = 'mtllm'"
+_SETTLED = (
+    "WITH RECURSIVE chain(iid) AS ("
+    f"SELECT o.interaction_id FROM outcomes o WHERE {_MTLLM_REASKS} AND o.detail = :id "
+    f"UNION SELECT o.interaction_id FROM outcomes o JOIN chain c ON o.detail = c.iid "
+    f"WHERE {_MTLLM_REASKS}) "
+    "INSERT INTO corrections (interaction_id, content, source, created_at) "
+    "SELECT iid, CASE WHEN EXISTS (SELECT 1 FROM outcomes o WHERE "
+    f"{_MTLLM_REASKS} AND o.detail = chain.iid) THEN :value ELSE :answer END, "
+    "'mtllm_retry', :created_at FROM chain"
 )
 
 _INSERT_TOOL_CALL = "INSERT INTO tool_calls VALUES (?, ?, ?)" + _IGNORE
@@ -209,6 +227,7 @@ class Store:
                 db.executemany(_INSERT_OUTCOME, item.get("outcomes", []))
                 db.executemany(_INSERT_CORRECTION, item.get("corrections", []))
                 db.executemany(_INSERT_MEMORY, item.get("memory", []))
+                db.executemany(_SETTLED, item.get("settled", []))
                 for outcome in filter(_accepts, item.get("outcomes", [])):
                     db.execute(_LATER_ANSWER.format(ids=":interaction_id"), outcome)
         return inserted

@@ -49,3 +49,4 @@ class Prepared(TypedDict, total=False):
     matched: list[dict[str, Any]]  # dev-data events, matched to their interaction on write
     lines: list[LineRow]  # the collected line the item came from: taken once
     memory: list[dict[str, Any]]  # `agent_memory` rows (the LibCST agent's success memory)
+    settled: list[dict[str, Any]]  # a Jac MTLLM value that corrects the answers re-asked for it

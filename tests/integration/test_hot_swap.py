@@ -125,7 +125,7 @@ async def test_a_version_that_cannot_load_is_marked_failed_and_nothing_changes(
     registry = Registry(Store(served.home / "store.db"), served.home)
     staging = registry.folder_for(BASE)
     (staging / "model.gguf").write_bytes(b"GGUF" + bytes(4096))
-    registry.add(BASE, staging, {"gguf": staging / "model.gguf"}, workload="byllm",
+    registry.add(BASE, staging, {"gguf": staging / "model.gguf"}, workload="jac",
                         state="active")  # fmt: skip
 
     def failed() -> str:

@@ -302,14 +302,14 @@ def test_metrics_are_labelled_by_workload_and_version(
         model="byllm", messages=[{"role": "user", "content": "Hi"}], max_tokens=2
     )
     metrics = httpx.get(embedded.url + "/metrics").text
-    labels = 'api="chat",version="smollm2-135m-instruct@v0",workload="byllm"'
+    labels = 'api="chat",version="smollm2-135m-instruct@v0",workload="jac"'
     for name in (
         "loragate_request_latency_seconds_count",
         "loragate_time_to_first_token_seconds_count",
     ):
         assert f"{name}{{{labels}}}" in metrics
     assert (
-        'loragate_tokens_total{direction="out",version="smollm2-135m-instruct@v0",workload="byllm"}'
+        'loragate_tokens_total{direction="out",version="smollm2-135m-instruct@v0",workload="jac"}'
         in metrics
     )
     assert 'loragate_engine_queue_depth{version="smollm2-135m-instruct@v0"}' in metrics

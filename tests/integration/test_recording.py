@@ -56,7 +56,7 @@ def test_an_answer_is_recorded_with_its_request(client: openai.OpenAI, embedded:
     assert (status, finish, workload, version) == (
         "complete",
         raw.parse().choices[0].finish_reason,
-        "byllm",
+        "jac",  # `byllm` names Jac's workload
         "smollm2-135m-instruct@v0",
     )
     assert text == raw.parse().choices[0].message.content and prompt > 0

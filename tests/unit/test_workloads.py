@@ -28,11 +28,11 @@ def test_shapes_name_the_workload() -> None:
         == "continue"
     )
     assert (
-        identify(chat(tools=tools("finish_tool")), header=None, alias=None, api="chat") == "byllm"
+        identify(chat(tools=tools("finish_tool")), header=None, alias=None, api="chat") == "jac"
     )
     assert (
         identify(chat(json_schema={"type": "object"}), header=None, alias="auto", api="chat")
-        == "byllm"
+        == "jac"
     )
     assert identify(chat(tools=tools("search")), header=None, alias=None, api="chat") == "agent"
     libcst = GenerationRequest(
