@@ -17,7 +17,6 @@ user will ask with; a file's pairs share one conversation id, so a dataset holds
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import re
 import time
@@ -33,6 +32,7 @@ import orjson
 from collectors.chunking import STRATEGIES, Chunk, Chunker
 from collectors.docs_text import CODE_EXTENSIONS, DOC_EXTENSIONS, Skipped, find, read
 from collectors.examples import made_example
+from collectors.jsonl import done_keys, pairs_file
 from gateway.store import Store
 from gateway.store.rows import OutcomeRow, Prepared
 
@@ -136,23 +136,6 @@ def supported(answer: str, chunk: str) -> bool:
     """Whether at least half of the answer's content words occur in the chunk."""
     words = content_words(answer)
     return bool(words) and len(words & content_words(chunk)) * 2 >= len(words)
-
-
-def pairs_file(home: Path, project: Path) -> Path:
-    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:8]
-    return home / "collectors" / "docs" / f"{project.resolve().name}-{key}.jsonl"
-
-
-def done_hashes(path: Path) -> set[str]:
-    """Chunks a run already asked about (a torn last line is asked again)."""
-    done = set()
-    if path.exists():
-        for line in path.read_bytes().splitlines():
-            try:
-                done.add(orjson.loads(line)["chunk_hash"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                continue
-    return done
 
 
 def chunks_of(
@@ -286,8 +269,8 @@ async def collect(
     report = Report(project)
     chunks = chunks_of(project, options, count_tokens, report)
     report.chunks = Counter(c.strategy for c in chunks)
-    out = pairs_file(home, project)
-    done = done_hashes(out)
+    out = pairs_file(home, WORKLOAD, project)
+    done = done_keys(out, "chunk_hash")
     todo = [c for c in chunks if c.hash not in done]
     report.done_before = len(chunks) - len(todo)
     if options.max_chunks is not None:

@@ -137,3 +137,23 @@ class FolderWatcher:
                 await self.take()
         except Exception as exc:  # the folder went away, say
             log.warning("%s no longer followed: %s", self.name, exc)
+
+
+def pairs_file(home: Path, collector: str, project: Path) -> Path:
+    """Where a collector that makes examples from a project keeps what it made, one JSON line
+    each: `<home>/collectors/<collector>/<project name>-<key>.jsonl`."""
+    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:8]
+    return home / "collectors" / collector / f"{project.resolve().name}-{key}.jsonl"
+
+
+def done_keys(path: Path, key: str) -> set[str]:
+    """The `key` of each line of a pairs file: what an earlier run did (a torn last line is
+    done again)."""
+    done = set()
+    if path.exists():
+        for line in path.read_bytes().splitlines():
+            try:
+                done.add(json.loads(line)[key])
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                continue
+    return done

@@ -1,14 +1,16 @@
-"""`loragate collect continue|libcst|docs`: what clients wrote outside the gateway, and what a
-project's documentation teaches, taken into the store."""
+"""`loragate collect continue|libcst|docs|jac`: what clients wrote outside the gateway, and what
+a project's documentation and Jac code teach, taken into the store."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from collectors.chunking import STRATEGIES
 from gateway.cli.common import add_command, add_verb, gateway_url, served_gguf, settings_of
+from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.store import Store
 
@@ -65,6 +67,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     docs.add_argument("--judge", metavar="MODEL", help="also keep only the pairs this model "
                       "(at the same endpoint) finds stated by their chunk")  # fmt: skip
     docs.set_defaults(func=cmd_collect_docs)
+    jac = add_verb(
+        sources,
+        "jac",
+        help="training pairs from a Jac codebase's by llm() call sites",
+        description="Read each PATH's .jac files, render the prompt MTLLM sends for every call "
+        "of a `by llm()` ability with literal arguments, and pair it with `[Output] <value>`: "
+        "the value a `check f(...) == value` gives, else what the served model answers (the "
+        "gateway's engine keeps it to the declared type). Pairs whose value has the declared "
+        "type are stored as the `jac` workload. Ctrl-C keeps what is done; a second run asks "
+        "only for call sites not done yet.",
+    )
+    jac.add_argument("paths", nargs="+", metavar="PATH", help="a folder of .jac files, or one")
+    jac.add_argument("--url", help="OpenAI-compatible endpoint that answers the call sites "
+                     "[the running gateway's /v1]")  # fmt: skip
+    jac.add_argument("--model", default="auto", help="the model (or version) asked [auto]")
+    jac.add_argument("--concurrency", type=int, default=4, help="requests in flight [4]")
+    jac.add_argument("--timeout", type=float, default=120.0,
+                     help="seconds per request before it is retried [120]")  # fmt: skip
+    jac.add_argument("--checks-only", action="store_true",
+                     help="pair only the calls whose value a check gives; ask no model")
+    jac.set_defaults(func=cmd_collect_jac)
 
 
 def cmd_collect_continue(args: argparse.Namespace) -> None:
@@ -90,8 +113,6 @@ def cmd_collect_libcst(args: argparse.Namespace) -> None:
 def cmd_collect_docs(args: argparse.Namespace) -> None:
     import asyncio
 
-    import openai
-
     from collectors import docs_qa
     from collectors.chunking import GgufTokens
     from collectors.docs_text import DOC_EXTENSIONS
@@ -113,16 +134,7 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
         strategies=strategies, doc_extensions=DOC_EXTENSIONS + extra,
         max_chunks=args.max_chunks, system=args.system, judge=args.judge,
     )  # fmt: skip
-    url = args.url or f"{gateway_url(settings)}/v1"
-    client = openai.AsyncOpenAI(base_url=url, api_key=settings.api_key or "none",
-                                timeout=args.timeout, max_retries=options.retries)  # fmt: skip
-    try:  # before any file is read: one clear line when nothing is there to ask
-        openai.OpenAI(base_url=url, api_key=settings.api_key or "none", max_retries=0,
-                      timeout=10).models.list()  # fmt: skip
-    except openai.APIError as exc:
-        raise ConfigError(
-            f"nothing answers at {url} ({exc.message}): start `loragate serve`, or give --url"
-        ) from None
+    client = _client(args, settings, options.retries)
     count = GgufTokens(served_gguf(settings))  # the served model's; ~4 characters a token
 
     async def every_project(store: Store) -> str:  # one event loop: the client is bound to it
@@ -131,6 +143,47 @@ def cmd_collect_docs(args: argparse.Namespace) -> None:
         return "\n".join(map(str, reports))
 
     _collect(args, lambda store: asyncio.run(every_project(store)))
+
+
+def cmd_collect_jac(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from collectors import jac_corpus
+
+    settings = settings_of(args)
+    paths = [Path(p).expanduser() for p in args.paths]
+    for path in paths:
+        if not path.is_dir() and not (path.is_file() and path.suffix == ".jac"):
+            raise ConfigError(f"{path} is neither a folder nor a .jac file")
+    if args.concurrency < 1 or args.timeout <= 0:
+        raise ConfigError("--concurrency must be 1 or more, --timeout above 0")
+    options = jac_corpus.Options(model=args.model, concurrency=args.concurrency,
+                                 timeout=args.timeout, generate=not args.checks_only)  # fmt: skip
+    client = None if args.checks_only else _client(args, settings, options.retries)
+
+    async def every_path(store: Store) -> str:  # one event loop: the client is bound to it
+        reports = [await jac_corpus.collect(store, settings.home, path, options, client)
+                   for path in paths]  # fmt: skip
+        return "\n".join(map(str, reports))
+
+    _collect(args, lambda store: asyncio.run(every_path(store)))
+
+
+def _client(args: argparse.Namespace, settings: Settings, retries: int) -> Any:
+    """An async OpenAI client for `--url` (else the running gateway), after checking that
+    something answers there: one clear line, before any file is read, when nothing does."""
+    import openai
+
+    url = args.url or f"{gateway_url(settings)}/v1"
+    try:
+        openai.OpenAI(base_url=url, api_key=settings.api_key or "none", max_retries=0,
+                      timeout=10).models.list()  # fmt: skip
+    except openai.APIError as exc:
+        raise ConfigError(
+            f"nothing answers at {url} ({exc.message}): start `loragate serve`, or give --url"
+        ) from None
+    return openai.AsyncOpenAI(base_url=url, api_key=settings.api_key or "none",
+                              timeout=args.timeout, max_retries=retries)  # fmt: skip
 
 
 def _collect(args: argparse.Namespace, run: Callable[[Store], object]) -> None:

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_PRIMITIVES = {"str", "int", "float", "bool", "None", "any", "Any"}
-_CONTAINERS = {"list", "set", "tuple", "dict"}
-_EXPLANATION = re.compile(r"^(?P<semstr>.*?)\s*\((?P<name>\w+)\) \((?P<kind>\w+)\) eg:- (?P<eg>.*)$")
+_EXPLANATION = re.compile(
+    r"^(?P<semstr>.*?)\s*\((?P<name>\w+)\) \((?P<kind>\w+)\) eg:- (?P<eg>.*)$"
+)
 _ENUM_MEMBER = re.compile(r"(\w+)\.(\w+)(?: : \"|,|$)")
 
 
@@ -136,7 +136,7 @@ def _fields(eg: str, name: str) -> dict[str, TypeSpec] | None:
 def _until_comma(text: str) -> tuple[str, str]:
     depth = 0
     for i, char in enumerate(text):
-        depth += char in "[(" 
+        depth += char in "[("
         depth -= char in "])"
         if char == "," and depth == 0:
             return text[:i], text[i + 1 :]
@@ -184,7 +184,7 @@ def _value_problem(
     if name == "dict":
         if not isinstance(node, ast.Dict):
             return f"{where}: not a dict"
-        key_type, value_type = (spec.args + (TypeSpec("any"), TypeSpec("any")))[:2]
+        key_type, value_type = (*spec.args, TypeSpec("any"), TypeSpec("any"))[:2]
         for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
                 return f"{where}: ** in a dict"

@@ -4,7 +4,8 @@ The request path builds an `InteractionRecord` or `FeedbackRecord` (references o
 serialization). `prepare` runs on the writer's thread: it serializes, redacts secrets, derives
 the conversation, judges what can be judged at once (tool arguments against their schemas, a
 `json_schema` response against its schema, the results of earlier tool calls sent back in this
-turn, a Jac MTLLM answer against its declared type) and returns an item `Store.write` takes. Items are plain JSON, so the journal holds them too.
+turn, a Jac MTLLM answer against its declared type) and returns an item `Store.write` takes.
+Items are plain JSON, so the journal holds them too.
 """
 
 from __future__ import annotations
