@@ -101,6 +101,7 @@ class RetrainOptions:
     gated: bool = True
     quant: str = "Q4_K_M"
     llama_cpp_dir: Path | None = None
+    eval_fraction: float = 0.1  # of each workload's conversations, held out for evaluation
 
 
 def retrain(
@@ -136,7 +137,8 @@ class _Retrain:
 
         with self.stage("dataset"):
             workloads = [self.options.workload] if self.options.workload else []
-            dataset = build(self.store, self.home, BuildOptions(workloads=workloads),
+            dataset = build(self.store, self.home, BuildOptions(workloads=workloads,
+                            eval_fraction=self.options.eval_fraction),
                             count_tokens=gguf_token_counter(self.gguf))  # fmt: skip
         active = self.active.name if self.active else None
         result = RetrainResult(dataset.manifest, self.seconds, active=active)

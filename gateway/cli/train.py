@@ -86,6 +86,9 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
         choices=get_args(Quant),
         help="quantization of the served GGUF [LORAGATE_EXPORT_QUANT, Q4_K_M]",
     )
+    p.add_argument("--eval-fraction", type=float, default=0.1,
+                   help="share of each workload's conversations (a collector's files) held "
+                   "out for evaluation [0.1]")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="build the dataset and stop")
     p.add_argument(
         "--no-gate",
@@ -109,7 +112,10 @@ def cmd_retrain(args: argparse.Namespace) -> None:
         gated=not args.no_gate,
         quant=args.quant or settings.export_quant,
         llama_cpp_dir=settings.llama_cpp_dir,
+        eval_fraction=args.eval_fraction,
     )
+    if not 0 <= args.eval_fraction < 1:
+        raise ConfigError("--eval-fraction must be at least 0 and below 1")
     gguf = registry.get(f"{base}@v0").gguf
     result = retrain(registry, gguf, base, options, ollama=ollama_of(args, base))
     print(result.summary())

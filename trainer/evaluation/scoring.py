@@ -6,9 +6,10 @@ value of the declared type; values equal after normalisation (strings case- and
 punctuation-folded, numbers numerically, lists and objects element by element); and a call
 exactly when one is expected (relevance), none when none is (irrelevance). Text answers get
 exact match and token F1 (SQuAD's normalisation); structured answers parse rate, schema
-validity and per-field exact match. LibCST scripts: the script parses and defines a
-transformer, runs on the file the prompt quotes without error, and changes it as the recorded
-validated script does.
+validity and per-field exact match; Jac MTLLM answers whether their `[Output]` value parses,
+has the declared type, and matches the reference field by field. LibCST scripts: the script
+parses and defines a transformer, runs on the file the prompt quotes without error, and changes
+it as the recorded validated script does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.generation import Assembled
+from gateway.generation import Assembled, GenerationRequest
+from gateway.prompts import jac_types, mtllm
 from gateway.prompts.schemas import violation
 from gateway.prompts.scripts import script_in
 from gateway.versions.bandit import wilson
@@ -160,6 +162,32 @@ def score_structured(reference: str, answer: str, schema: dict[str, Any]) -> Str
 
 
 @dataclass(frozen=True)
+class TypedScore:
+    parses: bool  # an `[Output]` value that parses as a Python expression (any text for `str`)
+    typed: bool  # of the declared type
+    fields_right: int
+    fields: int
+
+
+def score_typed(item: Item, answer: str) -> TypedScore | None:
+    """A Jac MTLLM answer against the reference value; None when the prompt is not an ask."""
+    call = mtllm.read_call(GenerationRequest(model="eval", messages=item.messages))
+    if call is None or call.kind != "ask" or call.output_type is None:
+        return None
+    spec, explained = call.output_type, call.explained
+    want = jac_types.plain(call.value_of(item.reference.get("content") or "") or "", spec,
+                           explained)  # fmt: skip
+    value = call.value_of(answer)
+    got = jac_types.plain(value, spec, explained) if value is not None else None
+    typed = call.problem(answer) is None
+    if isinstance(want, dict) and spec.name != "dict":  # an object: field by field
+        right = sum(1 for k, v in want.items()
+                    if typed and isinstance(got, dict) and same_value(v, got.get(k)))  # fmt: skip
+        return TypedScore(got is not None, typed, right, len(want))
+    return TypedScore(got is not None, typed, int(typed and same_value(want, got)), 1)
+
+
+@dataclass(frozen=True)
 class ScriptScore:
     parses: bool  # parses and defines a transformer class
     applies: bool | None  # ran on the target file (None: the prompt quotes no file)
@@ -226,6 +254,13 @@ def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, 
             counts["field_exact_match"][0] += st.fields_right
             counts["field_exact_match"][1] += st.fields
             per_item.append(float(st.schema_ok and st.fields_right == st.fields))
+        elif item.workload == mtllm.WORKLOAD and (ty := score_typed(item, answer.text)):
+            count("jac_parse_rate", ty.parses)
+            count("jac_type_correct_rate", ty.typed)
+            counts.setdefault("jac_field_match", [0, 0])
+            counts["jac_field_match"][0] += ty.fields_right
+            counts["jac_field_match"][1] += ty.fields
+            per_item.append(ty.fields_right / ty.fields if ty.typed and ty.fields else 0.0)
         elif item.workload == libcst_scripts.WORKLOAD:
             sc = score_script(item, answer.text)
             count("script_parse_rate", sc.parses)

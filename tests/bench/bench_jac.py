@@ -1,0 +1,133 @@
+"""Jac MTLLM end to end: does training on a Jac corpus's call sites make the model answer `by llm()`
+calls in other files with values of the declared type?
+
+One run, as a user does it, in a fresh home with the real client (`jac` from jaclang 0.7.18 +
+mtllm 0.3.2):
+1. `loragate serve` (the embedded default model; its engine keeps MTLLM answers to the declared
+   type) and `loragate collect jac CORPUS` (checked values, else the served model's answers);
+2. `loragate retrain --workload jac --eval-fraction F` (a share of the files held out whole);
+3. `loragate eval --version <new> --against <base> --workload jac`: parse rate, type
+   correctness and field match on the held-out call sites, with Wilson intervals;
+4. the held-out Jac programs run with `jac run` against a gateway that does not constrain
+   answers (`LORAGATE_CONSTRAIN_TYPES=0`: the model's own ability), once with the base and once
+   with the new version: the share of their first asks whose answer has the declared type (the
+   gateway judges each one), and how many calls raised in the program; then once more with
+   the base behind the constraining gateway, as users get it by default.
+
+    python tests/bench/bench_jac.py [--corpus tests/fixtures/jac/corpus] [--epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.cli import loragate
+from tests.support.jac import jac_cli, jac_run
+from tests.support.servers import gateway
+
+CORPUS = Path(__file__).parents[1] / "fixtures" / "jac" / "corpus"
+ASKS = "request LIKE '%[System Prompt]%'"  # an MTLLM ask, not a follow-up
+
+
+def run(home: Path, *args: str) -> str:
+    started = time.monotonic()
+    done = loragate(home, *args, timeout=3600)
+    if done.returncode:
+        raise SystemExit(f"loragate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    print(f"  loragate {' '.join(args[:2])}: {time.monotonic() - started:.0f} s", flush=True)
+    return done.stdout
+
+
+def held_out_files(home: Path, corpus: Path) -> list[Path]:
+    """The corpus files whose call sites the dataset held out."""
+    [eval_file] = sorted((home / "datasets").glob("*/eval.jsonl"),
+                         key=lambda p: p.stat().st_mtime)[-1:]  # fmt: skip
+    keys = {json.loads(line)["id"].removeprefix("jac-")
+            for line in eval_file.read_text().splitlines() if line.strip()}  # fmt: skip
+    files = set()
+    for pairs in (home / "collectors" / "jac").glob("*.jsonl"):
+        for line in pairs.read_text().splitlines():
+            pair = json.loads(line)
+            if pair["key"] in keys:
+                files.add(pair["file"])
+    return [corpus / f for f in sorted(files)]
+
+
+def programs(home: Path, url: str, files: list[Path], version: str) -> tuple[int, int, int, int]:
+    """Run the programs with `version`; (asks of the declared type, asks, calls that raised,
+    calls)."""
+    since = time.time()
+    raised = calls = 0
+    for program in files:
+        done = jac_run(program, url + "/v1", version)
+        out = done.stdout.splitlines()
+        raised += sum(line.startswith("failed:") for line in out)
+        calls += len(out)
+        if done.returncode:
+            print(f"    {program.name} exited {done.returncode}: {done.stderr[-300:]}")
+    time.sleep(1.5)  # the recorder's batch
+    db = sqlite3.connect(home / "store.db")
+    rows = db.execute(
+        f"SELECT o.value FROM interactions i JOIN outcomes o ON o.interaction_id = i.id "
+        f"WHERE o.kind = 'type_valid' AND i.version = ? AND i.created_at >= ? AND {ASKS}",
+        (version, since),
+    ).fetchall()
+    db.close()
+    return sum(int(v) for (v,) in rows), len(rows), raised, calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--epochs", help="passed to retrain [its default]")
+    parser.add_argument("--eval-fraction", default="0.25")
+    args = parser.parse_args()
+    jac_cli()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        corpus = root / "corpus"
+        shutil.copytree(args.corpus, corpus)
+        with gateway(root) as server:
+            home = server.home
+            print(run(home, "collect", "jac", str(corpus), "--timeout", "600").strip())
+        retrain = ["retrain", "--workload", "jac", "--no-gate", "--eval-fraction",
+                   args.eval_fraction, *(["--epochs", args.epochs] if args.epochs else [])]  # fmt: skip
+        print(run(home, *retrain))
+        versions = json.loads(run(home, "models", "--json"))
+        base, new = versions[0]["name"], versions[-1]["name"]
+        report = json.loads(run(home, "eval", "--version", new, "--against", base,
+                                "--workload", "jac", "--suite", "held-out", "--json"))  # fmt: skip
+        files = held_out_files(home, corpus)
+        entry = report["suites"]["held-out"]
+        print(f"held-out: {entry['n']} call sites in {len(files)} files not trained on "
+              f"({', '.join(f.name for f in files)})")  # fmt: skip
+        for metric in ("jac_parse_rate", "jac_type_correct_rate", "jac_field_match"):
+            before, after = entry[base].get(metric, {}), entry[new].get(metric, {})
+            print(f"  loragate eval {metric}: {before.get('rate', 0):.3f} "
+                  f"{_interval(before)} -> {after.get('rate', 0):.3f} {_interval(after)}")  # fmt: skip
+        with gateway(root, env={"LORAGATE_CONSTRAIN_TYPES": "0"}) as server:
+            for version in (base, new):
+                typed, asks, raised, calls = programs(home, server.url, files, version)
+                print(f"  jac run, unconstrained, {version}: {typed}/{asks} first asks of the "
+                      f"declared type ({typed / max(asks, 1):.3f}); {raised}/{calls} calls raised")  # fmt: skip
+        with gateway(root) as server:
+            typed, asks, raised, calls = programs(home, server.url, files, base)
+            print(f"  jac run, constrained (the default), {base}: {typed}/{asks} first asks of "
+                  f"the declared type ({typed / max(asks, 1):.3f}); {raised}/{calls} calls raised")  # fmt: skip
+
+
+def _interval(metric: dict) -> str:
+    low, high = metric.get("interval", [0, 0])
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+if __name__ == "__main__":
+    main()
