@@ -85,8 +85,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     jac.add_argument("--concurrency", type=int, default=4, help="requests in flight [4]")
     jac.add_argument("--timeout", type=float, default=120.0,
                      help="seconds per request before it is retried [120]")  # fmt: skip
-    jac.add_argument("--checks-only", action="store_true",
-                     help="pair only the calls whose value a check gives; ask no model")
+    jac.add_argument(
+        "--checks-only",
+        action="store_true",
+        help="pair only the calls whose value a check gives; ask no model",
+    )
     jac.set_defaults(func=cmd_collect_jac)
 
 

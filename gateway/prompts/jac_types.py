@@ -172,7 +172,7 @@ def _value_problem(
         return None if _constant(node, *wanted) else f"{where}: not {name}"
     if name in ("list", "set", "tuple"):
         shape = {"list": ast.List, "set": ast.Set, "tuple": ast.Tuple}[name]
-        if not isinstance(node, shape):
+        if not isinstance(node, ast.List | ast.Set | ast.Tuple) or not isinstance(node, shape):
             return f"{where}: not a {name}"
         element_types = _element_types(spec, len(node.elts))
         if element_types is None:

@@ -204,9 +204,9 @@ def _judged_at_once(r: InteractionRecord) -> list[OutcomeRow]:
     if r.request.json_schema is not None:
         problem = _json_problem(r.answer.text, r.request.json_schema)
         outcomes.append(_outcome(r, "schema_valid", problem is None, "schema", problem or ""))
-    call = _mtllm_call(r)
-    if call is not None and call.kind != "check":
-        problem = call.problem(r.answer.text)
+    asked = _mtllm_call(r)
+    if asked is not None and asked.kind != "check":
+        problem = asked.problem(r.answer.text)
         outcomes.append(_outcome(r, "type_valid", problem is None, "mtllm", problem or ""))
     return outcomes
 

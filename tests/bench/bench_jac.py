@@ -98,8 +98,9 @@ def main() -> None:
         with gateway(root) as server:
             home = server.home
             print(run(home, "collect", "jac", str(corpus), "--timeout", "600").strip())
+        epochs = ["--epochs", args.epochs] if args.epochs else []
         retrain = ["retrain", "--workload", "jac", "--no-gate", "--eval-fraction",
-                   args.eval_fraction, *(["--epochs", args.epochs] if args.epochs else [])]  # fmt: skip
+                   args.eval_fraction, *epochs]  # fmt: skip
         print(run(home, *retrain))
         versions = json.loads(run(home, "models", "--json"))
         base, new = versions[0]["name"], versions[-1]["name"]
@@ -111,22 +112,24 @@ def main() -> None:
               f"({', '.join(f.name for f in files)})")  # fmt: skip
         for metric in ("jac_parse_rate", "jac_type_correct_rate", "jac_field_match"):
             before, after = entry[base].get(metric, {}), entry[new].get(metric, {})
-            print(f"  loragate eval {metric}: {before.get('rate', 0):.3f} "
-                  f"{_interval(before)} -> {after.get('rate', 0):.3f} {_interval(after)}")  # fmt: skip
+            print(f"  loragate eval {metric}: {_rate(before)} -> {_rate(after)}")
         with gateway(root, env={"LORAGATE_CONSTRAIN_TYPES": "0"}) as server:
             for version in (base, new):
-                typed, asks, raised, calls = programs(home, server.url, files, version)
-                print(f"  jac run, unconstrained, {version}: {typed}/{asks} first asks of the "
-                      f"declared type ({typed / max(asks, 1):.3f}); {raised}/{calls} calls raised")  # fmt: skip
+                ran = programs(home, server.url, files, version)
+                print(f"  jac run, unconstrained, {version}: {_ran(*ran)}")
         with gateway(root) as server:
-            typed, asks, raised, calls = programs(home, server.url, files, base)
-            print(f"  jac run, constrained (the default), {base}: {typed}/{asks} first asks of "
-                  f"the declared type ({typed / max(asks, 1):.3f}); {raised}/{calls} calls raised")  # fmt: skip
+            ran = programs(home, server.url, files, base)
+            print(f"  jac run, constrained (the default), {base}: {_ran(*ran)}")
 
 
-def _interval(metric: dict) -> str:
+def _rate(metric: dict) -> str:
     low, high = metric.get("interval", [0, 0])
-    return f"[{low:.2f}, {high:.2f}]"
+    return f"{metric.get('rate', 0):.3f} [{low:.2f}, {high:.2f}]"
+
+
+def _ran(typed: int, asks: int, raised: int, calls: int) -> str:
+    return (f"{typed}/{asks} first asks of the declared type ({typed / max(asks, 1):.3f}); "
+            f"{raised}/{calls} calls raised")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def test_a_jac_program_gets_typed_values_and_every_call_is_judged(tmp_path: Path
                       "WHERE o.kind = 'type_valid'")  # fmt: skip
     assert len(judged) == 10
     assert {(w, v, value) for w, v, value, _ in judged} == {
-        ("jac", "smollm2-135m-instruct@v0", 1.0)}
+        ("jac", "smollm2-135m-instruct@v0", 1.0)
+    }
 
 
 def test_without_the_constraint_the_base_model_answers_prose_and_is_judged_so(
@@ -95,4 +96,5 @@ def test_the_example_program_runs_against_the_gateway(tmp_path: Path) -> None:
         done = jac_run(program, gw.url + "/v1", "unused")  # the example reads LORAGATE_MODEL
     assert done.returncode == 0, done.stderr[-2000:]
     title, severity, steps, problems = done.stdout.splitlines()
-    assert severity.startswith("Severity.") and steps.startswith("[") and problems.isdigit()
+    assert title and severity.startswith("Severity.")
+    assert steps.startswith("[") and problems.isdigit()

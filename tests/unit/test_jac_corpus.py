@@ -44,7 +44,10 @@ def test_definitions_are_read_with_their_semstrings_and_types() -> None:
                              ("employer", "Where they work", "Employer")]  # fmt: skip
     ability = module.abilities["read_person"]
     assert (ability.semstr, ability.output_semstr, ability.output_type) == (
-        "Read a person from a description", "The person described", "Person")
+        "Read a person from a description",
+        "The person described",
+        "Person",
+    )
     assert ability.params == [("text", "Free text about someone")]
     assert ability.incl_info == ["known_cities"]
     assert module.globs["known_cities"].value == ["Colombo", "Oslo", "Lagos"]

@@ -27,9 +27,7 @@ def test_shapes_name_the_workload() -> None:
         )
         == "continue"
     )
-    assert (
-        identify(chat(tools=tools("finish_tool")), header=None, alias=None, api="chat") == "jac"
-    )
+    assert identify(chat(tools=tools("finish_tool")), header=None, alias=None, api="chat") == "jac"
     assert (
         identify(chat(json_schema={"type": "object"}), header=None, alias="auto", api="chat")
         == "jac"
