@@ -308,19 +308,20 @@ def _key(value: Any) -> Any:
 _BASE_RULES = {
     "ws": '[ ]?',
     "str": r'"\"" ( [^"\\\n] | "\\" ["\\nt] ){0,200} "\""',
-    "int": '"-"? ("0" | [1-9] [0-9]{0,14})',
-    "float": 'int ("." [0-9]{1,10})?',
+    "int": '"-"? ("0" | [1-9] [0-9]{0,8})',
+    "float": 'int ("." [0-9]{1,6})?',
     "bool": '"True" | "False"',
     "None": '"None"',
     "any": 'str | float | bool | None | "[" ws (any ("," ws any){0,50})? "]" | '
            '"{" ws (str ":" ws any ("," ws str ":" ws any){0,50})? "}"',
-    "line": '[^\\n]{1,400}',
+    "line": '[^<\\n] [^\\n]{0,400}',  # not MTLLM's `<result>` placeholder
 }  # fmt: skip
 
 
 def grammar(spec: TypeSpec, explained: dict[str, Explained]) -> str:
     """A GBNF grammar for `[Output] <a value of spec>`: Python literals, `Name(field=...)` for
-    objects, `Name.MEMBER` for enums. A `str` output is one line of text."""
+    objects, `Name.MEMBER` for enums. A `str` output is one line of text. Numbers are bounded
+    (a small model at temperature 0 otherwise writes digits up to the limit)."""
     rules: dict[str, str] = {}
     top = "line" if spec.name == "str" else _rule(spec, explained, rules, ())
     used = {**_BASE_RULES, **rules}

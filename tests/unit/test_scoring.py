@@ -185,3 +185,29 @@ def test_structured_outputs_reach_the_held_out_suite_with_their_schema(tmp_path:
     assert metrics["structured_parse_rate"]["rate"] == 1.0
     assert metrics["structured_schema_valid_rate"]["rate"] == 0.5
     assert metrics["field_exact_match"]["rate"] == 0.5  # 2 of 4 fields
+
+
+def test_jac_answers_are_scored_for_parsing_type_and_fields() -> None:
+    from trainer.evaluation.items import Item
+    from trainer.evaluation.scoring import TypedScore, score_items, score_typed
+
+    asks = Path(__file__).parents[1] / "fixtures" / "jac" / "recorded" / "asks.jsonl"
+    rows = [json.loads(line) for line in asks.read_text().splitlines()]
+    person = next(r for r in rows if "(Person)" in r["messages"][0]["content"])
+    count = next(r for r in rows if "Count the words that name colours" in
+                 r["messages"][0]["content"])  # fmt: skip
+    want = '[Output] Person(name="Ann", age=31, employer=Employer(name="Crumbs", city="Oslo"))'
+    item = Item("p", person["messages"], {"role": "assistant", "content": want}, [],
+                workload="jac")  # fmt: skip
+    number = Item("n", count["messages"], {"role": "assistant", "content": "[Output] 2"}, [],
+                  workload="jac")  # fmt: skip
+    half = '[Output] Person("ann", 30, Employer("Crumbs", "Oslo"))'  # name folds equal
+    assert score_typed(item, half) == TypedScore(True, True, 2, 3)
+    assert score_typed(item, "[Output] Person(name='Ann')").typed is False
+    assert score_typed(item, "The person is Ann.").parses is False
+    metrics, per_item = score_items(
+        [item, number], [Assembled(text=half), Assembled(text="[Output] 2")]
+    )
+    assert metrics["jac_type_correct_rate"]["rate"] == 1.0
+    assert metrics["jac_field_match"]["n"] == 4 and metrics["jac_field_match"]["rate"] == 0.75
+    assert per_item == [2 / 3, 1.0]
