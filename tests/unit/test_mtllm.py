@@ -151,3 +151,47 @@ async def test_a_retry_chain_is_judged_and_its_final_value_corrects_what_came_be
         "ia_0": '[Output] City(name="Lisbon", coastal=True)',
         "ia_2": '[Output] City(name="Porto", coastal=True)',
     }
+
+
+# byllm (jaclang >= 0.8, Python 3.12) sends JSON schemas instead: its shape as byllm 0.6 builds
+# it (`MTRuntime.get_output_schema`: the return type's schema, wrapped in an object unless it is
+# one, strict; with tools, a `finish_tool` carries the output instead).
+BYLLM_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "list[str]",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "title": "schema_object_wrapper",
+            "properties": {"schema_object_wrapper": {"type": "array", "items": {"type": "string"}}},
+            "required": ["schema_object_wrapper"],
+            "additionalProperties": False,
+        },
+    },
+}
+BYLLM_MESSAGES = [
+    {"role": "system", "content": "This is a task you must complete by returning only the output."},
+    {"role": "user", "content": "tags\n\ntext = 'Rust borrow checker errors'\nlimit = 3"},
+]
+
+
+async def test_byllm_requests_are_the_jac_workload_and_judged_by_their_schema(
+    tmp_path: Path, db: Database
+) -> None:
+    schema = BYLLM_SCHEMA["json_schema"]["schema"]
+    request = GenerationRequest(model="jac", messages=BYLLM_MESSAGES, json_schema=schema)
+    assert identify(request, header=None, alias=None, api="chat") == "jac"
+    finish = {"type": "function", "function": {"name": "finish_tool", "parameters": schema}}
+    tooled = GenerationRequest(model="jac", messages=BYLLM_MESSAGES, tools=[finish])
+    assert identify(tooled, header=None, alias=None, api="chat") == "jac"
+    recorder = Recorder(tmp_path, store_url=db.url)
+    await recorder.start()
+    for iid, text in (("ok", '{"schema_object_wrapper": ["rust"]}'), ("bad", '["rust"]')):
+        record = interaction(iid, BYLLM_MESSAGES, text, time.time())
+        record.request = request
+        recorder.submit(record)
+    await recorder.close()
+    judged = dict(db.rows("SELECT interaction_id, value FROM outcomes WHERE kind = 'schema_valid'"))
+    assert judged == {"ok": 1.0, "bad": 0.0}
+    assert db.rows("SELECT count(*) FROM outcomes WHERE kind = 'type_valid'") == [(0,)]
