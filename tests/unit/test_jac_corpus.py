@@ -29,7 +29,7 @@ def sent_by_mtllm() -> dict[str, list[str]]:
 def test_every_call_site_renders_the_prompt_mtllm_sends_byte_for_byte() -> None:
     sent = sent_by_mtllm()
     files = sorted(CORPUS.glob("*.jac"))
-    assert len(files) == len(sent) == 21
+    assert len(files) == len(sent) == 27
     for path in files:
         module = jac_source.read_module(path)
         ran = [c for c in module.calls if not jac_source.known(c.expected)]  # `with entry` calls
@@ -94,8 +94,8 @@ def test_collect_stores_checked_values_as_the_jac_workload_once(tmp_path: Path) 
     home = tmp_path / "home"
     first = loragate(home, "collect", "jac", str(CORPUS), "--checks-only")
     assert first.returncode == 0, first.stderr
-    assert "169 call sites with literal arguments, 0 done before" in first.stdout
-    assert "from checks: 31 kept, 0 not of the declared type" in first.stdout
+    assert "210 call sites with literal arguments, 0 done before" in first.stdout
+    assert "from checks: 39 kept, 0 not of the declared type" in first.stdout
     store = Store(home / "store.db")
     rows = store.query("SELECT i.workload, i.kind, i.conversation_id, i.response_text, o.kind, "
                        "o.value, o.detail FROM interactions i JOIN outcomes o "
@@ -109,7 +109,7 @@ def test_collect_stores_checked_values_as_the_jac_workload_once(tmp_path: Path) 
     ]  # fmt: skip
     store.close()
     again = loragate(home, "collect", "jac", str(CORPUS), "--checks-only")
-    assert "31 done before" in again.stdout and "from checks: 0 kept" in again.stdout
+    assert "39 done before" in again.stdout and "from checks: 0 kept" in again.stdout
 
 
 @pytest.mark.parametrize(
