@@ -8,7 +8,9 @@ module's `obj`/`node`/`edge`/`class` archetypes (fields with semstrings and type
 ability whose arguments are literals (strings, numbers, lists, dicts, objects of the module's
 archetypes, enum members) is a call site; `check f(...) == value;` in a `test` gives the value
 it should return. `render` writes the prompt as MTLLM does (`mtllm.aott.aott_raise` with the
-`OpenAI` model's Normal method); the tests compare it with what MTLLM sent.
+`OpenAI` model's Normal method); the tests compare it with what MTLLM sent. MTLLM lists the
+types an object's fields use from a `set`, so with two or more their order varies between its
+own runs; `render` lists them in field order.
 """
 
 from __future__ import annotations
