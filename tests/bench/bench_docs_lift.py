@@ -2,7 +2,8 @@
 to held-out questions about it (files not trained on)?
 
 One run, as a user does it, in a fresh home: `loragate serve` (the embedded default model),
-`loragate collect docs PROJECT` (every chunk), `loragate retrain --workload docs`, then
+`loragate collect docs PROJECT` (every chunk), `loragate retrain --workload docs
+--eval-fraction F` (a share of the files held out whole), then
 `loragate eval --version <new> --against <base> --workload docs --suite held-out`. Prints the
 pairs kept, the stage times, and token F1 and exact match before and after with the paired sign
 test.
@@ -40,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=FIXTURE)
     parser.add_argument("--epochs", help="passed to retrain [its default]")
+    parser.add_argument("--eval-fraction", default="0.25",
+                        help="share of the files held out [0.25]")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -49,7 +52,8 @@ def main() -> None:
             home = server.home
             print(run(home, "collect", "docs", str(project), "--concurrency", "4",
                       "--timeout", "600").strip())  # fmt: skip
-            retrain = ["retrain", "--workload", "docs", "--no-gate"]
+            retrain = ["retrain", "--workload", "docs", "--no-gate", "--eval-fraction",
+                       args.eval_fraction]  # fmt: skip
             print(run(home, *retrain, *(["--epochs", args.epochs] if args.epochs else [])))
         versions = json.loads(run(home, "models", "--json"))
         base, new = versions[0]["name"], versions[-1]["name"]

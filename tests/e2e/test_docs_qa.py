@@ -28,7 +28,7 @@ def test_collect_docs_asks_the_served_model_and_a_second_run_goes_on(tmp_path: P
         first = loragate(home, "collect", "docs", str(project), "--max-chunks", "12",
                          "--concurrency", "4", "--timeout", "300")  # fmt: skip
         assert first.returncode == 0, first.stderr
-        assert "8 files read, 0 skipped" in first.stdout and "0 done before" in first.stdout
+        assert "21 files read, 0 skipped" in first.stdout and "0 done before" in first.stdout
         asked = [json.loads(line) for line in next((home / "collectors" / "docs").glob(
             "tinyq-*.jsonl")).open()]  # fmt: skip
         assert len(asked) == 12
@@ -53,7 +53,7 @@ def test_collect_docs_asks_the_served_model_and_a_second_run_goes_on(tmp_path: P
         said = second.stdout.splitlines()
         assert said[0].startswith(f"{project}: ") and "; 0 done before" not in said[0]
         assert sum(line.startswith("  asked 2 in") for line in said) == 2  # both projects
-        assert any(line.startswith(f"{other}: 3 files read") for line in said)
+        assert any(line.startswith(f"{other}: 11 files read") for line in said)
 
     built = loragate(home, "dataset", "build", "--workload", "docs", "--eval-fraction", "0.3")
     assert built.returncode == 0, built.stderr

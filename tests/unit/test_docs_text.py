@@ -38,8 +38,8 @@ def project(tmp_path: Path) -> Path:
 def test_docs_come_first_then_code_at_the_root_src_and_examples(project: Path) -> None:
     found = [(p.as_posix(), kind) for p, kind in find(project)]
     names = [name for name, _ in found]
-    assert names[:3] == ["docs/source/guide.rst", "docs/source/index.rst",
-                         "docs/source/retries.rst"]  # fmt: skip
+    assert names[:3] == ["docs/source/configuration.rst", "docs/source/guide.rst",
+                         "docs/source/hooks.rst"]  # fmt: skip
     assert ("src/tinyq/__init__.py", "code") in found and ("examples/mail.py", "code") in found
     assert "lib/deep.py" not in names  # code only at the root, src/ and examples/
     assert not any(n.startswith("build/") or n.endswith(".log") for n in names)  # .gitignore
