@@ -5,8 +5,10 @@ Each `.jac` file is read (`jac_source`); every call with literal arguments to a 
 ability becomes the prompt MTLLM would send for it, and its completion is `[Output] <value>`:
 the value a `check f(...) == value` gives, else the answer a served model writes for the prompt
 (constrained to the declared type when the gateway's embedded engine answers). A pair is kept
-only when its value has the declared type (`gateway.prompts.mtllm`); the others are counted and
-kept out.
+only when its value has the declared type (`gateway.prompts.mtllm`) and, when a model wrote it,
+is not a poor one: it neither repeats one piece of text over and over (a small model at
+temperature 0 loops) nor pastes a whole argument into a place of another type; the others are
+counted and kept out.
 
 Every pair, kept or not, is a line of `<home>/collectors/jac/<project>-<key>.jsonl` (file, line,
 ability, call, value, source, status), written as it arrives: Ctrl-C keeps what is done, and a
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -58,7 +61,7 @@ class Pair:
     call: str
     value: str
     source: str  # check or model
-    status: str  # kept, invalid
+    status: str  # kept, invalid (not of the declared type), poor
     reason: str = ""
 
 
@@ -77,7 +80,9 @@ class Report:
     def __str__(self) -> str:
         def of(source: str) -> str:
             kept, bad = self.statuses[(source, "kept")], self.statuses[(source, "invalid")]
-            return f"{kept} kept, {bad} not of the declared type"
+            poor = self.statuses[(source, "poor")]
+            return f"{kept} kept, {bad} not of the declared type" + (
+                f", {poor} poor (looping or pasting an argument)" if source == "model" else "")
 
         lines = [
             f"{self.project}: {self.files} .jac files read, {len(self.unreadable)} unreadable; "
@@ -103,6 +108,7 @@ class Site:
     prompt: str
     expected: str | None
     key: str
+    texts: tuple[str, ...] = ()  # the string arguments
 
 
 def jac_files(project: Path) -> list[Path]:
@@ -138,7 +144,9 @@ def sites_of(project: Path, report: Report) -> list[Site]:
             expected = (jac_source.value_text(call.expected, call.ability.output_type)
                         if jac_source.known(call.expected) else None)  # fmt: skip
             key = hashlib.sha256(f"{rel}\x00{prompt}".encode()).hexdigest()[:24]
-            site = Site(rel, call.line, call.ability.name, call.source, prompt, expected, key)
+            texts = tuple(t for t in _strings(call.args) if _sentence(t))
+            site = Site(rel, call.line, call.ability.name, call.source, prompt, expected, key,
+                        texts)  # fmt: skip
             if key not in found or (expected is not None and found[key].expected is None):
                 found[key] = site
     report.call_sites = len(found)
@@ -149,8 +157,43 @@ def judged(site: Site, value: str, source: str) -> Pair:
     call = mtllm.read_call(GenerationRequest(model=mtllm.WORKLOAD, messages=_messages(site)))
     answer = f"[Output] {value}"
     problem = call.problem(answer) if call else "the prompt is not read as MTLLM's"
+    status = "kept" if problem is None else "invalid"
+    if status == "kept" and source == "model" and call is not None:
+        problem = poor(value, site, call)
+        status = "kept" if problem is None else "poor"
     return Pair(site.key, site.file, site.line, site.ability, site.call, value, source,
-                "kept" if problem is None else "invalid", problem or "")  # fmt: skip
+                status, problem or "")  # fmt: skip
+
+
+_LOOP = re.compile(r"(.{2,40}?)\1{3,}", re.DOTALL)
+
+
+def poor(value: str, site: Site, call: mtllm.MtllmCall) -> str | None:
+    """Why a model's type-correct value still makes a poor example, or None."""
+    if _LOOP.search(value):
+        return "repeats itself"
+    if call.output_type is not None and call.output_type.name != "str":
+        for text in site.texts:
+            if text in value:
+                return f"pastes the argument {text[:40]!r}"
+    return None
+
+
+def _sentence(text: str) -> bool:
+    """An argument that is a sentence (not a name or a title): pasted whole into a value, it
+    was copied rather than read."""
+    words = len(text.split())
+    return words >= 5 or (words >= 3 and text.rstrip().endswith((".", "!", "?")))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in [*value.keys(), *value.values()] for s in _strings(v)]
+    return []
 
 
 def _messages(site: Site) -> list[dict[str, Any]]:
