@@ -75,7 +75,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "of a `by llm()` ability with literal arguments, and pair it with `[Output] <value>`: "
         "the value a `check f(...) == value` gives, else what the served model answers (the "
         "gateway's engine keeps it to the declared type). Pairs whose value has the declared "
-        "type are stored as the `jac` workload. Ctrl-C keeps what is done; a second run asks "
+        "type are stored as the `jac` workload, but for a model's values that loop or paste a "
+        "whole argument sentence. Ctrl-C keeps what is done; a second run asks "
         "only for call sites not done yet.",
     )
     jac.add_argument("paths", nargs="+", metavar="PATH", help="a folder of .jac files, or one")

@@ -140,3 +140,19 @@ def test_bad_input_gets_one_line(tmp_path: Path, args: list[str], error: str) ->
     done = loragate(tmp_path / "home", "collect", "jac", *args)
     assert done.returncode != 0 and error in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_models_values_that_loop_or_paste_an_argument_are_poor(tmp_path: Path) -> None:
+    report = jac_corpus.Report(tmp_path)
+    sites = {s.call: s for s in jac_corpus.sites_of(CORPUS / "colours.jac", report)}
+    colours = sites['colours_in("The sky was grey.")']
+    assert jac_corpus.judged(colours, '["grey"]', "model").status == "kept"
+    pasted = jac_corpus.judged(colours, '["The sky was grey."]', "model")
+    assert (pasted.status, pasted.reason) == ("poor", "pastes the argument 'The sky was grey.'")
+    counted = sites['count_colours("The red car passed a blue house.")']
+    assert jac_corpus.judged(counted, "100000000", "model").reason == "repeats itself"
+    assert jac_corpus.judged(counted, "two", "model").status == "invalid"
+    assert jac_corpus.judged(counted, "100000000", "check").status == "kept"  # a check is kept
+    named = sites['colour("teal")']  # a name, not a sentence: the value may repeat it
+    assert jac_corpus.judged(named, 'Colour(name="teal", hex="#008080", warm=False)',
+                             "model").status == "kept"  # fmt: skip
