@@ -82,7 +82,8 @@ class Report:
             kept, bad = self.statuses[(source, "kept")], self.statuses[(source, "invalid")]
             poor = self.statuses[(source, "poor")]
             return f"{kept} kept, {bad} not of the declared type" + (
-                f", {poor} poor (looping or pasting an argument)" if source == "model" else "")
+                f", {poor} poor (looping or pasting an argument)" if source == "model" else ""
+            )
 
         lines = [
             f"{self.project}: {self.files} .jac files read, {len(self.unreadable)} unreadable; "
