@@ -29,12 +29,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from gateway.generation import GenerationRequest
+from gateway.prompts import mtllm
 from tests.support.cli import loragate
 from tests.support.jac import jac_cli, jac_run
 from tests.support.servers import gateway
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "jac" / "corpus"
-ASKS = "request LIKE '%[System Prompt]%'"  # an MTLLM ask, not a follow-up
 
 
 def run(home: Path, *args: str) -> str:
@@ -68,20 +69,25 @@ def programs(home: Path, url: str, files: list[Path], version: str) -> tuple[int
     raised = calls = 0
     for program in files:
         done = jac_run(program, url + "/v1", version)
-        out = done.stdout.splitlines()
-        raised += sum(line.startswith("failed:") for line in out)
-        calls += len(out)
+        raised += sum(line.startswith("failed:") for line in done.stdout.splitlines())
+        calls += program.read_text().count("try {")  # each call is wrapped in one
         if done.returncode:
             print(f"    {program.name} exited {done.returncode}: {done.stderr[-300:]}")
     time.sleep(1.5)  # the recorder's batch
     db = sqlite3.connect(home / "store.db")
     rows = db.execute(
-        f"SELECT o.value FROM interactions i JOIN outcomes o ON o.interaction_id = i.id "
-        f"WHERE o.kind = 'type_valid' AND i.version = ? AND i.created_at >= ? AND {ASKS}",
+        "SELECT i.request, o.value FROM interactions i JOIN outcomes o ON o.interaction_id = "
+        "i.id WHERE o.kind = 'type_valid' AND i.version = ? AND i.created_at >= ?",
         (version, since),
     ).fetchall()
     db.close()
-    return sum(int(v) for (v,) in rows), len(rows), raised, calls
+    asks = [value for request, value in rows if _is_ask(request)]  # not MTLLM's follow-ups
+    return int(sum(asks)), len(asks), raised, calls
+
+
+def _is_ask(request: str) -> bool:
+    call = mtllm.read_call(GenerationRequest.model_validate_json(request))
+    return call is not None and call.kind == "ask"
 
 
 def main() -> None:
