@@ -31,7 +31,7 @@ import orjson
 
 from collectors.chunking import STRATEGIES, Chunk, Chunker
 from collectors.docs_text import CODE_EXTENSIONS, DOC_EXTENSIONS, Skipped, find, read
-from collectors.examples import made_example
+from collectors.examples import MadeExamples, made_example
 from collectors.jsonl import done_keys, pairs_file
 from gateway.store import Store
 from gateway.store.rows import OutcomeRow, Prepared
@@ -278,9 +278,8 @@ async def collect(
     name, system = project.resolve().name, system_prompt(project, options)
     asker = Asker(client, options)
     gate = asyncio.Semaphore(options.concurrency)
-    pending: list[Prepared] = []
+    made = MadeExamples(store, out)
     started = time.monotonic()
-    out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(todo), desc=f"docs {name}", unit="chunk", disable=not progress)
 
     async def one(chunk: Chunk) -> None:
@@ -293,20 +292,13 @@ async def collect(
                 bar.update()
                 return
         report.statuses[pair.status] += 1
-        with out.open("ab") as fh:
-            fh.write(orjson.dumps(asdict(pair)) + b"\n")
-        if pair.status == "kept":
-            pending.append(stored(pair, system, time.time()))
-            if len(pending) >= 50:
-                store.write(pending[:])
-                pending.clear()
+        made.add(asdict(pair), stored(pair, system, time.time()) if pair.status == "kept" else None)
         bar.update()
 
     try:
         await asyncio.gather(*(one(c) for c in todo))
     finally:  # Ctrl-C keeps what is done
         bar.close()
-        if pending:
-            store.write(pending)
+        made.flush()
         report.seconds = time.monotonic() - started
     return report

@@ -5,10 +5,14 @@ the collector gives them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from gateway.generation import Assembled, Finish, GenerationRequest
 from gateway.recording.records import InteractionRecord, prepare
+from gateway.store import Store
 from gateway.store.rows import OutcomeRow, Prepared
 
 
@@ -33,3 +37,29 @@ def made_example(
         row["conversation_id"] = conversation
     prepared["outcomes"] = [*prepared.get("outcomes", []), outcome]
     return prepared
+
+
+class MadeExamples:
+    """Where a collector puts what it makes: every pair, kept or not, a line of its pairs file
+    as it arrives (so Ctrl-C keeps what is done and a rerun skips it), the kept ones written to
+    the store in batches; `flush` writes the rest."""
+
+    BATCH = 50
+
+    def __init__(self, store: Store, path: Path) -> None:
+        self.store, self.path = store, path
+        self.pending: list[Prepared] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def add(self, line: dict[str, Any], kept: Prepared | None) -> None:
+        with self.path.open("ab") as fh:
+            fh.write(orjson.dumps(line) + b"\n")
+        if kept is not None:
+            self.pending.append(kept)
+            if len(self.pending) >= self.BATCH:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.write(self.pending)
+            self.pending = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors import jac_source
-from collectors.examples import made_example
+from collectors.examples import MadeExamples, made_example
 from collectors.jsonl import done_keys, pairs_file
 from gateway.generation import GenerationRequest
 from gateway.prompts import mtllm
@@ -242,9 +241,8 @@ async def collect(
         todo = [s for s in todo if s.expected is not None]
     name = project.resolve().name
     gate = asyncio.Semaphore(options.concurrency)
-    pending: list[Prepared] = []
+    made = MadeExamples(store, out)
     started = time.monotonic()
-    out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(todo), desc=f"jac {name}", unit="call", disable=not progress)
 
     async def one(site: Site) -> None:
@@ -259,20 +257,14 @@ async def collect(
                     bar.update()
                     return
         report.statuses[(pair.source, pair.status)] += 1
-        with out.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
-        if pair.status == "kept":
-            pending.append(stored(pair, site, name, time.time()))
-            if len(pending) >= 50:
-                store.write(pending[:])
-                pending.clear()
+        kept = stored(pair, site, name, time.time()) if pair.status == "kept" else None
+        made.add(asdict(pair), kept)
         bar.update()
 
     try:
         await asyncio.gather(*(one(s) for s in todo))
     finally:  # Ctrl-C keeps what is done
         bar.close()
-        if pending:
-            store.write(pending)
+        made.flush()
         report.seconds = time.monotonic() - started
     return report
