@@ -50,12 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "about chunks not done yet.",
     )
     docs.add_argument("paths", nargs="+", metavar="PATH", help="a project folder")
-    docs.add_argument("--url", help="OpenAI-compatible endpoint that writes the pairs "
-                      "[the running gateway's /v1]")  # fmt: skip
-    docs.add_argument("--model", default="auto", help="the model (or version) asked [auto]")
-    docs.add_argument("--concurrency", type=int, default=8, help="requests in flight [8]")
-    docs.add_argument("--timeout", type=float, default=120.0,
-                      help="seconds per request before it is retried [120]")  # fmt: skip
+    _asking(docs, "writes the pairs", concurrency=8)
     docs.add_argument("--strategies", default=",".join(STRATEGIES),
                       help="how documentation is cut [heading,paragraph,fixed]")  # fmt: skip
     docs.add_argument("--ext", action="append", default=[], metavar=".EXT",
@@ -80,18 +75,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "only for call sites not done yet.",
     )
     jac.add_argument("paths", nargs="+", metavar="PATH", help="a folder of .jac files, or one")
-    jac.add_argument("--url", help="OpenAI-compatible endpoint that answers the call sites "
-                     "[the running gateway's /v1]")  # fmt: skip
-    jac.add_argument("--model", default="auto", help="the model (or version) asked [auto]")
-    jac.add_argument("--concurrency", type=int, default=4, help="requests in flight [4]")
-    jac.add_argument("--timeout", type=float, default=120.0,
-                     help="seconds per request before it is retried [120]")  # fmt: skip
+    _asking(jac, "answers the call sites", concurrency=4)
     jac.add_argument(
         "--checks-only",
         action="store_true",
         help="pair only the calls whose value a check gives; ask no model",
     )
     jac.set_defaults(func=cmd_collect_jac)
+
+
+def _asking(parser: argparse.ArgumentParser, what: str, *, concurrency: int) -> None:
+    """The options of a collector that asks a served model (see `_client`)."""
+    parser.add_argument("--url", help=f"OpenAI-compatible endpoint that {what} "
+                        "[the running gateway's /v1]")  # fmt: skip
+    parser.add_argument("--model", default="auto", help="the model (or version) asked [auto]")
+    parser.add_argument("--concurrency", type=int, default=concurrency,
+                        help=f"requests in flight [{concurrency}]")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds per request before it is retried [120]")  # fmt: skip
 
 
 def cmd_collect_continue(args: argparse.Namespace) -> None:
