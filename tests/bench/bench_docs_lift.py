@@ -18,23 +18,13 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.cli import loragate
+from tests.support.cli import loragate_step as run
 from tests.support.servers import gateway
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "docs_project"
-
-
-def run(home: Path, *args: str) -> str:
-    started = time.monotonic()
-    done = loragate(home, *args, timeout=3600)
-    if done.returncode:
-        raise SystemExit(f"loragate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    print(f"  loragate {' '.join(args[:2])}: {time.monotonic() - started:.0f} s", flush=True)
-    return done.stdout
 
 
 def main() -> None:

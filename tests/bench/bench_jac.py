@@ -31,34 +31,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gateway.generation import GenerationRequest
 from gateway.prompts import mtllm
-from tests.support.cli import loragate
+from tests.support.cli import loragate_step as run
 from tests.support.jac import jac_cli, jac_run
 from tests.support.servers import gateway
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "jac" / "corpus"
 
 
-def run(home: Path, *args: str) -> str:
-    started = time.monotonic()
-    done = loragate(home, *args, timeout=3600)
-    if done.returncode:
-        raise SystemExit(f"loragate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    print(f"  loragate {' '.join(args[:2])}: {time.monotonic() - started:.0f} s", flush=True)
-    return done.stdout
-
-
 def held_out_files(home: Path, corpus: Path) -> list[Path]:
-    """The corpus files whose call sites the dataset held out."""
+    """The corpus files whose call sites the dataset held out (a file is a conversation:
+    `jac:<project>:<file>`)."""
     [eval_file] = sorted((home / "datasets").glob("*/eval.jsonl"),
                          key=lambda p: p.stat().st_mtime)[-1:]  # fmt: skip
-    keys = {json.loads(line)["id"].removeprefix("jac-")
-            for line in eval_file.read_text().splitlines() if line.strip()}  # fmt: skip
-    files = set()
-    for pairs in (home / "collectors" / "jac").glob("*.jsonl"):
-        for line in pairs.read_text().splitlines():
-            pair = json.loads(line)
-            if pair["key"] in keys:
-                files.add(pair["file"])
+    rows = map(json.loads, eval_file.read_text().splitlines())
+    files = {r["conversation_id"].split(":", 2)[2] for r in rows if r["workload"] == "jac"}
     return [corpus / f for f in sorted(files)]
 
 

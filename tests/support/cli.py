@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -17,3 +18,14 @@ def loragate(
         [sys.executable, "-m", "gateway.cli", command, "--home", str(home), *rest],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip
+
+
+def loragate_step(home: Path, *args: str) -> str:
+    """A benchmark's step: `loragate ARGS...` (up to an hour), its time printed; its stdout, or
+    the benchmark stops with the command's error."""
+    started = time.monotonic()
+    done = loragate(home, *args, timeout=3600)
+    if done.returncode:
+        raise SystemExit(f"loragate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    print(f"  loragate {' '.join(args[:2])}: {time.monotonic() - started:.0f} s", flush=True)
+    return done.stdout
