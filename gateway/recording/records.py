@@ -166,12 +166,14 @@ def _prepare_interaction(r: InteractionRecord) -> Prepared:
         "context_hash": context_hash(r.request) if r.kind != "shadow" else None,
         "kind": r.kind, "fallback_of": r.fallback_of,
     }  # fmt: skip
+    asked = _mtllm_call(r)
+    outcomes = _judged_at_once(r, asked)
     return {
         "interaction": row,
         "tool_calls": [[c.id, r.id, c.name] for c in r.answer.calls if c.id],
-        "outcomes": _judged_at_once(r),
+        "outcomes": outcomes,
         "tool_results": _tool_results(r.request, r.created_at),
-        **_mtllm_retry(r),
+        **_mtllm_retry(r, asked, outcomes),
     }
 
 
@@ -182,7 +184,8 @@ def _outcome(
             "detail": detail, "created_at": r.created_at}  # fmt: skip
 
 
-def _judged_at_once(r: InteractionRecord) -> list[OutcomeRow]:
+def _judged_at_once(r: InteractionRecord, asked: mtllm.MtllmCall | None) -> list[OutcomeRow]:
+    """`asked`: the MTLLM call the request makes (`_mtllm_call`), read once per record."""
     if r.status != "complete":
         return []
     outcomes = []
@@ -204,7 +207,6 @@ def _judged_at_once(r: InteractionRecord) -> list[OutcomeRow]:
     if r.request.json_schema is not None:
         problem = _json_problem(r.answer.text, r.request.json_schema)
         outcomes.append(_outcome(r, "schema_valid", problem is None, "schema", problem or ""))
-    asked = _mtllm_call(r)
     if asked is not None and asked.kind != "check":
         problem = asked.problem(r.answer.text)
         outcomes.append(_outcome(r, "type_valid", problem is None, "mtllm", problem or ""))
@@ -217,11 +219,13 @@ def _mtllm_call(r: InteractionRecord) -> mtllm.MtllmCall | None:
     return mtllm.read_call(r.request)
 
 
-def _mtllm_retry(r: InteractionRecord) -> Prepared:
+def _mtllm_retry(
+    r: InteractionRecord, call: mtllm.MtllmCall | None, outcomes: list[OutcomeRow]
+) -> Prepared:
     """MTLLM asks again when it cannot use an answer (a fix or extract quoting it): that answer
-    was re-asked, and the value that finally has the declared type corrects every answer
-    before it in the chain (an ask as `[Output] <value>`, a follow-up as the value)."""
-    call = _mtllm_call(r)
+    was re-asked, and the value that finally has the declared type (judged in `outcomes`)
+    corrects every answer before it in the chain (an ask as `[Output] <value>`, a follow-up as
+    the value)."""
     if r.status != "complete" or call is None or call.kind not in ("fix", "extract"):
         return {}
     found: Prepared = {}
@@ -233,7 +237,8 @@ def _mtllm_retry(r: InteractionRecord) -> Prepared:
             "since": r.created_at - _MATCH_WINDOW, "until": r.created_at,
         }]  # fmt: skip
     value = call.value_of(r.answer.text)
-    if value and call.problem(r.answer.text) is None:
+    typed = any(o["kind"] == "type_valid" and o["value"] == 1.0 for o in outcomes)
+    if value and typed:
         value = redact(value)[0]
         found["settled"] = [{"id": r.id, "value": value, "answer": f"[Output] {value}",
                              "created_at": r.created_at}]  # fmt: skip
@@ -251,7 +256,7 @@ def answer_problem(request: GenerationRequest, answer: Assembled) -> str | None:
         id="", created_at=0.0, api="", workload="", model_requested="", version="",
         request=request, answer=answer, status="complete",
     )  # fmt: skip
-    failed = [o for o in _judged_at_once(record) if o["value"] == 0.0]
+    failed = [o for o in _judged_at_once(record, _mtllm_call(record)) if o["value"] == 0.0]
     return failed[0]["detail"] if failed else None
 
 
