@@ -159,10 +159,17 @@ class _Reader:
         return i < len(self.tokens) and self.tokens[i].string == value
 
     def _semstr(self, i: int) -> tuple[str, int]:
+        """A semstring at `i` (an archetype's or an ability's): its text and what follows."""
         token = self.tokens[i] if i < len(self.tokens) else None
         if token is not None and token.type == tokenize.STRING:
             return _string_value(token.string), i + 1
         return "", i
+
+    def _label(self, i: int) -> tuple[str, int]:
+        """A semstring labelling what follows it (`'Full name': str`) at `i`: its text and
+        where the labelled part starts; without one, ("", i)."""
+        semstr, j = self._semstr(i)
+        return (semstr, j + 1) if semstr and self._is(j, ":") else ("", i)
 
     def _close(self, i: int) -> int:
         """Index of the bracket closing the one at `i`."""
@@ -244,14 +251,9 @@ class _Reader:
                 semstr, type_text = "", ""
                 j = i + 1
                 if self._is(j, ":"):
-                    semstr, k = self._semstr(j + 1)
-                    if semstr and self._is(k, ":"):
-                        j = k
-                    elif semstr:
-                        semstr, j = "", j  # a string type annotation: not Jac
-                    stop = self._until(j + 1, {",", ";", "="})
-                    type_text = self._source(j + 1, stop - 1).replace(" ", "")
-                    j = stop
+                    semstr, k = self._label(j + 1)
+                    j = self._until(k, {",", ";", "="})
+                    type_text = self._source(k, j - 1).replace(" ", "")
                 if self._is(j, "="):
                     j = self._until(j + 1, {",", ";"})
                 arch.fields.append((name, semstr, type_text))
@@ -265,9 +267,8 @@ class _Reader:
             name = self.tokens[i].string
             semstr, j = "", i + 1
             if self._is(j, ":"):
-                semstr, k = self._semstr(j + 1)
-                j = k if semstr and self._is(k, ":") else j
-                j = self._until(j + 1, {"=", ",", ";"})
+                semstr, k = self._label(j + 1)
+                j = self._until(k, {"=", ",", ";"})
             value: Any = _NONE
             if self._is(j, "="):
                 stop = self._until(j + 1, {",", ";"})
@@ -292,8 +293,7 @@ class _Reader:
         tail = close + 1
         output_semstr, output_type = "", ""
         if self._is(tail, "->"):
-            output_semstr, k = self._semstr(tail + 1)
-            k = k + 1 if output_semstr and self._is(k, ":") else tail + 1
+            output_semstr, k = self._label(tail + 1)
             by = self._until(k, {"by", ";"})
             output_type = self._source(k, by - 1).replace(" ", "") if by > k else ""
             tail = by
@@ -311,10 +311,7 @@ class _Reader:
         params = []
         while i < close:
             name = self.tokens[i].string
-            semstr = ""
-            if self._is(i + 1, ":"):
-                found, k = self._semstr(i + 2)
-                semstr = found if found and self._is(k, ":") else ""
+            semstr = self._label(i + 2)[0] if self._is(i + 1, ":") else ""
             params.append((name, semstr))
             i = self._until(i + 1, {",", ")"}) + 1
         return params
