@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,9 +29,7 @@ from gateway.versions.hosts import VersionHost, version_host
 from gateway.versions.live import LiveRouting, policy_of
 from gateway.versions.rollout import Rollout
 from gateway.versions.router import Router
-
-if TYPE_CHECKING:
-    from gateway.versions.schedule import Scheduler
+from gateway.versions.schedule import Retrainer, Scheduler
 
 log = logging.getLogger("loragate")
 
@@ -46,6 +44,7 @@ class Versions:
     registry: RegistryHandle
     rollout: Rollout
     live: LiveRouting
+    retrainer: Retrainer  # the schedule's and the dashboard's retrains, one at a time
     served: str  # the name clients ask for
 
     @classmethod
@@ -57,7 +56,7 @@ class Versions:
             router, registry, policy=policy_of(settings), decide=settings.auto_promote
         )
         rollout = Rollout(host, router, registry, on_change=lambda: asyncio.to_thread(live.step))
-        return cls(host, router, registry, rollout, live, served)
+        return cls(host, router, registry, rollout, live, _retrainer(settings, host), served)
 
     async def start(self, settings: Settings, stack: AsyncExitStack) -> Scheduler | None:
         stack.callback(self.registry.close)
@@ -65,7 +64,7 @@ class Versions:
         stack.push_async_callback(self.rollout.close)
         self.live.start()
         stack.push_async_callback(self.live.close)
-        scheduler = _scheduler(settings, self.host)
+        scheduler = _scheduler(settings, self.retrainer)
         if scheduler is not None:
             scheduler.start()
             stack.push_async_callback(scheduler.close)
@@ -171,21 +170,23 @@ def _add_routes(app: FastAPI, catalog: Catalog, metrics: Metrics) -> None:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
 
-def _scheduler(settings: Settings, host: VersionHost) -> Scheduler | None:
-    """Scheduled retraining, when `retrain_every` is set; the embedded engine keeps one core
-    meanwhile."""
-    if not settings.retrain_every:
-        return None
-    from gateway.versions.schedule import Scheduler
+def _retrainer(settings: Settings, host: VersionHost) -> Retrainer:
+    """Retrains started beside serving; the embedded engine keeps one core meanwhile."""
 
     async def hand_over(training: bool) -> None:
         if isinstance(host, VersionedEngines):
             await host.set_threads(1 if training else settings.n_threads)
 
+    return Retrainer(settings.home, on_busy=hand_over)
+
+
+def _scheduler(settings: Settings, retrainer: Retrainer) -> Scheduler | None:
+    """Scheduled retraining, when `retrain_every` is set."""
+    if not settings.retrain_every:
+        return None
     return Scheduler(
         settings.store_target,
-        settings.home,
+        retrainer,
         every=parse_duration(settings.retrain_every),
         min_new=settings.retrain_min_new_examples,
-        on_busy=hand_over,
     )

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.cli import address
 from gateway.cli.common import (
     add_command,
     add_verb,
@@ -140,10 +141,11 @@ def cmd_rollback(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from gateway.cli.status import render, status
+    from gateway.cli.status import render
     from gateway.versions.live import policy_of
+    from gateway.versions.overview import status
 
     registry, base = registry_of(args)
     settings = settings_of(args)
-    report = status(registry, base, policy_of(settings), settings)
+    report = status(registry, base, policy_of(settings), settings, address.running(settings.home))
     print(json.dumps(report, indent=2) if args.json else render(report))

@@ -10,7 +10,7 @@ from pathlib import Path
 from gateway.config import store_target
 from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
-from gateway.versions.schedule import Scheduler, due
+from gateway.versions.schedule import Retrainer, Scheduler, due
 from tests.support.databases import Database
 from tests.support.recordings import chat, record
 from tests.support.waiting import eventually
@@ -52,9 +52,9 @@ async def test_due_needs_time_since_the_last_run_and_enough_judged_work(db: Data
 
 
 async def test_the_default_command_is_retrain_leaving_a_core_to_serving(tmp_path: Path) -> None:
-    scheduler = Scheduler(tmp_path / "store.db", tmp_path, every=60, min_new=1)
-    assert scheduler.command[1:5] == ["-m", "gateway.cli", "retrain", "--home"]
-    assert scheduler.command[-2] == "--threads" and int(scheduler.command[-1]) >= 1
+    retrainer = Retrainer(tmp_path)
+    assert retrainer.command[1:5] == ["-m", "gateway.cli", "retrain", "--home"]
+    assert retrainer.command[-2] == "--threads" and int(retrainer.command[-1]) >= 1
 
 
 async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
@@ -70,20 +70,21 @@ async def test_a_due_retrain_runs_as_its_own_process_one_at_a_time(
     async def on_busy(training: bool) -> None:
         busy.append(training)
 
-    scheduler = Scheduler(store_target(db.home, db.url), db.home, every=3600, min_new=2,
-                          command=command, poll=0.05, on_busy=on_busy)  # fmt: skip
+    retrainer = Retrainer(db.home, command=command, on_busy=on_busy)
+    scheduler = Scheduler(store_target(db.home, db.url), retrainer, every=3600, min_new=2,
+                          poll=0.05)  # fmt: skip
     scheduler.start()
     try:
-        await eventually(lambda: scheduler.runs, timeout=5, what="the retrain started")
+        await eventually(lambda: retrainer.runs, timeout=5, what="the retrain started")
         await asyncio.sleep(0.2)  # four more polls while it runs: they must start nothing more
-        assert scheduler.runs == 1
-        assert await scheduler.wait() == 0
+        assert retrainer.runs == 1
+        assert await retrainer.wait() == 0
     finally:
         await scheduler.close()
     assert marker.exists()
     assert busy == [True, False]  # serving gave up cores for the run, and took them back
-    assert scheduler.last_log is not None
-    text = scheduler.last_log.read_text()
+    assert retrainer.last_log is not None
+    text = retrainer.last_log.read_text()
     assert text.startswith("# 2 judged interactions since the last retrain")
     assert "retrained" in text
     # it finished without recording a training run (it failed early, say): not retried at once
