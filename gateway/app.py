@@ -24,6 +24,9 @@ from gateway.recording.recorder import Recorder
 from gateway.serving.catalog import Catalog, published_name
 from gateway.serving.metrics import CONTENT_TYPE, Metrics
 from gateway.serving.service import Service
+from gateway.ui import routes as ui
+from gateway.ui.dashboard import Dashboard
+from gateway.ui.dashboard import Versions as DashboardVersions
 from gateway.versions.handle import RegistryHandle
 from gateway.versions.hosts import VersionHost, version_host
 from gateway.versions.live import LiveRouting, policy_of
@@ -102,12 +105,17 @@ def create_app(
                         skip_workloads=settings.skipped_workloads,
                         skip_paths=settings.skipped_paths)  # fmt: skip
 
+    dashboard = Dashboard(settings, recorder, versions=(
+        DashboardVersions(versions.registry, versions.host.name, versions.retrainer)
+        if versions else None))  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
         async with AsyncExitStack() as stack:  # stops in the reverse order of starting
             await recorder.start()
             stack.push_async_callback(recorder.close)  # drains every queued record
+            stack.callback(dashboard.close)
             await backend.start()
             stack.push_async_callback(backend.close)
             try:
@@ -130,6 +138,7 @@ def create_app(
         fallback=settings.fallback, shadow_share=settings.shadow_share,
     )  # fmt: skip
     app.state.rollout = versions.rollout if versions else None
+    app.state.dashboard = dashboard
     _add_routes(app, catalog, metrics)
     default_version = router.active_version if router else catalog.default_version
     app.add_middleware(LoragateHeaders, default_version=default_version, api_key=settings.api_key)
@@ -153,6 +162,7 @@ def _add_routes(app: FastAPI, catalog: Catalog, metrics: Metrics) -> None:
     app.include_router(openai.router)
     app.include_router(feedback.router)
     app.include_router(ollama.router)
+    app.include_router(ui.router)
     install_error_handlers(app)
 
     @app.get("/healthz")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from gateway.api.wire import service_of
 from gateway.errors import BadRequest, InteractionNotFound
 from gateway.recording.corrections import correction_of
+from gateway.recording.recorder import Recorder
 from gateway.recording.records import DEVDATA_EVENTS, DevDataRecord, FeedbackRecord
 
 router = APIRouter()
@@ -51,9 +52,15 @@ class Feedback(BaseModel):
 
 @router.post("/v1/feedback")
 async def post_feedback(body: Feedback, request: Request) -> dict[str, str]:
+    await record_feedback(service_of(request).recorder, body)
+    return {"status": "recorded", "interaction_id": body.interaction_id}
+
+
+async def record_feedback(recorder: Recorder, body: Feedback, source: str = "feedback") -> None:
+    """Check feedback against the interaction it names (a correction must fit the tools and
+    response schema the client offered) and record it; `source` says who gave it."""
     if body.accepted is None and body.score is None and not body.comment and not body.correction:
         raise BadRequest("feedback needs accepted, score, comment or correction")
-    recorder = service_of(request).recorder
     asked = await recorder.request_of(body.interaction_id)
     if asked is None:
         raise InteractionNotFound(
@@ -65,8 +72,7 @@ async def post_feedback(body: Feedback, request: Request) -> dict[str, str]:
         correction = correction_of(given if isinstance(given, str) else given.model_dump())
         correction.check(asked.get("tools") or [], asked.get("json_schema"))
         fields["correction"] = correction.text()
-    recorder.submit(FeedbackRecord(created_at=time.time(), **fields))
-    return {"status": "recorded", "interaction_id": body.interaction_id}
+    recorder.submit(FeedbackRecord(created_at=time.time(), source=source, **fields))
 
 
 class DevDataEvent(BaseModel):

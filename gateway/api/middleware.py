@@ -1,11 +1,17 @@
 """Pure ASGI middleware (cheap on the hot path): API-key check and the two headers every
-response carries."""
+response carries.
+
+A browser cannot add an `Authorization` header to a page it opens, so the dashboard (`/ui`)
+also takes the key as a cookie that `/ui/login` sets: HttpOnly, SameSite=Strict, for `/ui` only,
+holding a digest of the key rather than the key itself."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import uuid
 from collections.abc import Callable
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +20,19 @@ from gateway.errors import Unauthorized
 
 _INTERACTION = INTERACTION_HEADER.lower().encode()
 _VERSION = VERSION_HEADER.lower().encode()
-_OPEN_PATHS = ("/healthz",)
+_OPEN_PATHS = ("/healthz", "/ui/login")
+_OPEN_PREFIXES = ("/ui/static/",)
+UI_COOKIE = "loragate_ui"
+_UI_COOKIE = UI_COOKIE.encode()
+
+
+def ui_token(api_key: str) -> str:
+    """What the dashboard's cookie holds for a key."""
+    return hmac.new(api_key.encode(), b"loragate dashboard", hashlib.sha256).hexdigest()
+
+
+def is_ui(path: str) -> bool:
+    return path == "/ui" or path.startswith("/ui/")
 
 
 class LoragateHeaders:
@@ -32,8 +50,12 @@ class LoragateHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.api_key and scope["path"] not in _OPEN_PATHS and not self._authorized(scope):
-            await self._unauthorized(scope, send)
+        path = scope["path"]
+        if self.api_key and not _open(path) and not self._authorized(scope):
+            if is_ui(path) and scope["method"] == "GET":
+                await _to_login(path, send)
+            else:
+                await self._unauthorized(scope, send)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -55,6 +77,10 @@ class LoragateHeaders:
             if name == b"authorization":
                 token = value.decode("latin-1").removeprefix("Bearer ").strip()
                 return hmac.compare_digest(token, self.api_key)
+            if name == b"cookie" and is_ui(scope["path"]):
+                cookie = _cookie(value.decode("latin-1"), UI_COOKIE)
+                if cookie is not None:
+                    return hmac.compare_digest(cookie, ui_token(self.api_key))
         return False
 
     async def _unauthorized(self, scope: Scope, send: Send) -> None:
@@ -62,3 +88,28 @@ class LoragateHeaders:
         headers = ((_INTERACTION, b"ia_" + uuid.uuid4().hex.encode()),
                    (_VERSION, self.default_version().encode()))  # fmt: skip
         await send_error(scope, send, Unauthorized(message), headers)
+
+
+def _open(path: str) -> bool:
+    return path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+async def _to_login(path: str, send: Send) -> None:
+    """A dashboard page asked for without the key: the login form, then back here."""
+    location = "/ui/login?next=" + quote(path, safe="/")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})

@@ -100,11 +100,6 @@ def local_url(settings: Settings, port: int) -> str:
 
 def ollama_of(args: argparse.Namespace, base: str) -> OllamaDeployer | None:
     """The Ollama that versions are deployed to, when `ollama_deploy` names one."""
-    settings = settings_of(args)
-    if not settings.ollama_deploy:
-        return None
-    from gateway.versions.ollama_tags import OllamaDeployer
+    from gateway.versions.ollama_tags import deployer_of
 
-    return OllamaDeployer(
-        settings.ollama_deploy, client_tag=settings.ollama_tag or f"{base}:latest"
-    )
+    return deployer_of(settings_of(args), base)

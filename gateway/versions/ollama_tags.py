@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.config import Settings
 from gateway.errors import DeployError
 from gateway.versions.registry import ALL, Registry, Version
 from modelfiles import MODELFILES_DIR
@@ -159,3 +160,12 @@ class OllamaDeployer:
         if tag is not None:
             done.append(f"Ollama: {tag} is {version_tag(slot.active.name)}")
         return done
+
+
+def deployer_of(settings: Settings, base: str) -> OllamaDeployer | None:
+    """The Ollama that versions are deployed to, when `ollama_deploy` names one."""
+    if not settings.ollama_deploy:
+        return None
+    return OllamaDeployer(
+        settings.ollama_deploy, client_tag=settings.ollama_tag or f"{base}:latest"
+    )
