@@ -191,16 +191,22 @@ def interaction(store: Store, iid: str) -> dict[str, Any] | None:
 
 
 def next_for_review(store: Store, after: str = "") -> tuple[str, str] | None:
-    """The next answer to review and why it is queued: failed a check or was rejected, then
-    re-asked, then a sample of the unjudged; newest first within each, older than the `after`
-    cursor ("<created_at>:<id>", the one skipped last) when given."""
-    for reason, condition in _QUEUED.items():
-        clauses = ["i.kind = 'served'", "i.status = 'complete'", condition, f"NOT ({_REVIEWED})"]
+    """The next answer to review and why it is queued: those that failed a check or were
+    rejected, then the re-asked, then a sample of the unjudged; newest first within each.
+    `after` is the cursor of the one skipped last (`review_cursor`): the walk goes on past it."""
+    reasons = list(_QUEUED)
+    start, cursor = 0, None
+    if after:
+        reason, at, iid = after.split(":", 2)
+        start, cursor = reasons.index(reason), (float(at), iid)
+    for reason in reasons[start:]:
+        clauses = ["i.kind = 'served'", "i.status = 'complete'", _QUEUED[reason],
+                   f"NOT ({_REVIEWED})"]  # fmt: skip
         params: list[Any] = []
-        if after:
-            at, _, iid = after.partition(":")
+        if cursor is not None:
             clauses.append("(i.created_at < ? OR (i.created_at = ? AND i.id < ?))")
-            params += [float(at), float(at), iid]
+            params += [cursor[0], cursor[0], cursor[1]]
+            cursor = None  # the next kind starts from its newest
         found = store.one(
             f"SELECT i.id FROM interactions i WHERE {' AND '.join(clauses)} "
             "ORDER BY i.created_at DESC, i.id DESC LIMIT 1",
@@ -209,6 +215,10 @@ def next_for_review(store: Store, after: str = "") -> tuple[str, str] | None:
         if found is not None:
             return found[0], reason
     return None
+
+
+def review_cursor(reason: str, created_at: float, iid: str) -> str:
+    return f"{reason}:{created_at!r}:{iid}"
 
 
 def queue_size(store: Store, since: float) -> dict[str, int]:

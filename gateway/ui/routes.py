@@ -245,13 +245,17 @@ async def _interaction(request: Request, iid: str) -> dict[str, Any]:
 async def review_page(request: Request, id: str = "", after: str = "") -> HTMLResponse:
     ui = dashboard_of(request)
     reason = "asked for by id"
+    try:
+        found = None if id else await asyncio.to_thread(
+            lambda: queries.next_for_review(ui.store(), after))  # fmt: skip
+    except ValueError:
+        raise BadRequest(f"not a review cursor: {after!r}", param="after") from None
     if not id:
-        found = await asyncio.to_thread(lambda: queries.next_for_review(ui.store(), after))
         if found is None:
             return page(request, "review.html", {"item": None, "after": after})
         id, reason = found
     item = await _interaction(request, id)
-    skip = f"{item['created_at']!r}:{item['id']}"
+    skip = queries.review_cursor(reason if found else "failed", item["created_at"], item["id"])
     return page(request, "review.html", {"item": item, "reason": reason, "skip": skip})
 
 
