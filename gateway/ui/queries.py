@@ -37,9 +37,21 @@ _REVIEWED = (
     f"{_CORRECTED} OR EXISTS (SELECT 1 FROM outcomes o WHERE o.interaction_id = i.id "
     f"AND o.source = '{REVIEW_SOURCE}')"
 )
-# One unjudged answer in 16 (by its random id) is offered for review as a sample.
-_SAMPLED = f"substr(i.id, 4, 1) = '0' AND NOT {_JUDGED.format('')}"
-_QUEUED = {"failed": _FAILED, "reasked": _REASKED, "sampled": _SAMPLED}
+# The queue draws from recent history only, through indexes, so that the next item costs the
+# same however much is stored or already reviewed: the newest `QUEUE_WINDOW` failing verdicts
+# (partial index `outcomes_failing`), re-asks (`outcomes_reasked_by_time`), and one unjudged
+# answer in 16 (by its random id) among the newest 16 x `QUEUE_WINDOW` answers.
+QUEUE_WINDOW = 2_000
+_FAILING = "value < 0.5 AND kind NOT IN ('comment', 'reasked')"
+_QUEUED = {
+    "failed": f"SELECT interaction_id AS id FROM outcomes WHERE {_FAILING} "
+    f"ORDER BY created_at DESC LIMIT {QUEUE_WINDOW}",
+    "reasked": "SELECT interaction_id AS id FROM outcomes WHERE kind = 'reasked' "
+    f"ORDER BY created_at DESC LIMIT {QUEUE_WINDOW}",
+    "sampled": "SELECT id FROM (SELECT id FROM interactions ORDER BY created_at DESC "
+    f"LIMIT {16 * QUEUE_WINDOW}) AS newest WHERE substr(id, 4, 1) = '0'",
+}
+_UNJUDGED = f"NOT {_JUDGED.format('')}"
 
 
 @dataclass
@@ -65,8 +77,8 @@ class Filters:
             params.append(now - SINCE[self.since])
         if self.before:
             at, _, iid = self.before.partition(":")
-            clauses.append("(i.created_at < ? OR (i.created_at = ? AND i.id < ?))")
-            params += [float(at), float(at), iid]
+            clauses.append("(i.created_at, i.id) < (?, ?)")
+            params += [float(at), iid]
         return clauses, params
 
 
@@ -142,13 +154,11 @@ def last_ask(request: dict[str, Any]) -> str:
     return str(request.get("prompt") or "")[:160]
 
 
-def choices(store: Store, column: str, since: float) -> list[str]:
-    """The values a filter can take among recent interactions (workloads, versions, clients)."""
+def choices(store: Store, column: str) -> list[str]:
+    """The values a filter can take (workloads, versions, clients): read from an index."""
     assert column in ("workload", "version", "client")
     rows = store.query(
-        f"SELECT DISTINCT {column} FROM interactions WHERE created_at >= ? "
-        f"AND {column} IS NOT NULL ORDER BY {column}",
-        (since,),
+        f"SELECT DISTINCT {column} FROM interactions WHERE {column} IS NOT NULL ORDER BY {column}"
     )
     return [r[0] for r in rows]
 
@@ -190,6 +200,17 @@ def interaction(store: Store, iid: str) -> dict[str, Any] | None:
     return item
 
 
+def _queued(reason: str, extra: str = "") -> str:
+    """The answers queued for `reason`, newest first, driven by the (bounded) candidates."""
+    unjudged = f" AND {_UNJUDGED}" if reason == "sampled" else ""
+    return (
+        f"SELECT DISTINCT i.id, i.created_at FROM ({_QUEUED[reason]}) AS q "
+        "JOIN interactions i ON i.id = q.id WHERE i.kind = 'served' "
+        f"AND i.status = 'complete'{unjudged} AND NOT ({_REVIEWED}){extra} "
+        "ORDER BY i.created_at DESC, i.id DESC"
+    )
+
+
 def next_for_review(store: Store, after: str = "") -> tuple[str, str] | None:
     """The next answer to review and why it is queued: those that failed a check or were
     rejected, then the re-asked, then a sample of the unjudged; newest first within each.
@@ -200,18 +221,13 @@ def next_for_review(store: Store, after: str = "") -> tuple[str, str] | None:
         reason, at, iid = after.split(":", 2)
         start, cursor = reasons.index(reason), (float(at), iid)
     for reason in reasons[start:]:
-        clauses = ["i.kind = 'served'", "i.status = 'complete'", _QUEUED[reason],
-                   f"NOT ({_REVIEWED})"]  # fmt: skip
         params: list[Any] = []
+        extra = ""
         if cursor is not None:
-            clauses.append("(i.created_at < ? OR (i.created_at = ? AND i.id < ?))")
-            params += [cursor[0], cursor[0], cursor[1]]
+            extra = " AND (i.created_at, i.id) < (?, ?)"
+            params += [cursor[0], cursor[1]]
             cursor = None  # the next kind starts from its newest
-        found = store.one(
-            f"SELECT i.id FROM interactions i WHERE {' AND '.join(clauses)} "
-            "ORDER BY i.created_at DESC, i.id DESC LIMIT 1",
-            params,
-        )
+        found = store.one(_queued(reason, extra) + " LIMIT 1", params)
         if found is not None:
             return found[0], reason
     return None
@@ -221,19 +237,20 @@ def review_cursor(reason: str, created_at: float, iid: str) -> str:
     return f"{reason}:{created_at!r}:{iid}"
 
 
+QUEUE_CAP = 100
+
+
 def queue_size(store: Store, since: float) -> dict[str, int]:
-    """How many answers of the window wait for review, by reason."""
-    counts = {}
-    for reason, condition in _QUEUED.items():
-        counts[reason] = int(
-            store.one(
-                "SELECT count(*) FROM interactions i WHERE i.kind = 'served' AND "
-                f"i.status = 'complete' AND i.created_at >= ? AND {condition} "
-                f"AND NOT ({_REVIEWED})",
-                (since,),
-            )[0]
-        )
-    return counts
+    """How many answers of the window wait for review, by reason, counted up to `QUEUE_CAP`
+    (more is shown as "100+", and costs no more to count)."""
+    return {
+        reason: int(store.one(
+            f"SELECT count(*) FROM ({_queued(reason, ' AND i.created_at >= ?')} "
+            f"LIMIT {QUEUE_CAP}) AS waiting",
+            (since,),
+        )[0])
+        for reason in _QUEUED
+    }  # fmt: skip
 
 
 def traffic(store: Store, since: float, bucket: float) -> dict[str, dict[str, dict[float, int]]]:

@@ -97,7 +97,8 @@ async def workloads_page(request: Request) -> HTMLResponse:
 def _workloads(ui: Dashboard) -> dict[str, Any]:
     now = time.time()
     store = ui.store()
-    context: dict[str, Any] = {"queue": queries.queue_size(store, now - WEEK)}
+    context: dict[str, Any] = {"queue": queries.queue_size(store, now - WEEK),
+                               "cap": queries.QUEUE_CAP}  # fmt: skip
     traffic = queries.traffic(store, now - WEEK, 3600.0)
     if ui.versions is None:
         context.update(report=None, versions=[], figures=charts.lane_traffic(traffic, [ALL]))
@@ -210,12 +211,10 @@ async def interactions_page(
 
     def read() -> dict[str, Any]:
         store = ui.store()
-        recent = time.time() - 30 * 86400
         rows = queries.interactions(store, filters)
         return {
             "rows": rows, "filters": filters,
-            "choices": {c: queries.choices(store, c, recent)
-                        for c in ("workload", "version", "client")},
+            "choices": {c: queries.choices(store, c) for c in ("workload", "version", "client")},
             "outcomes": list(queries.OUTCOME_FILTERS), "periods": list(queries.SINCE),
             "next": f"{rows[-1].created_at!r}:{rows[-1].id}" if len(rows) == queries.PAGE
             else None,
