@@ -23,7 +23,6 @@ _VERSION = VERSION_HEADER.lower().encode()
 _OPEN_PATHS = ("/healthz", "/ui/login")
 _OPEN_PREFIXES = ("/ui/static/",)
 UI_COOKIE = "loragate_ui"
-_UI_COOKIE = UI_COOKIE.encode()
 
 
 def ui_token(api_key: str) -> str:
@@ -72,15 +71,17 @@ class LoragateHeaders:
         await self.app(scope, receive, send_with_headers)
 
     def _authorized(self, scope: Scope) -> bool:
+        """The key as a bearer token, or (for the dashboard) the cookie `/ui/login` set."""
         assert self.api_key is not None
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 token = value.decode("latin-1").removeprefix("Bearer ").strip()
-                return hmac.compare_digest(token, self.api_key)
-            if name == b"cookie" and is_ui(scope["path"]):
+                if hmac.compare_digest(token, self.api_key):
+                    return True
+            elif name == b"cookie" and is_ui(scope["path"]):
                 cookie = _cookie(value.decode("latin-1"), UI_COOKIE)
-                if cookie is not None:
-                    return hmac.compare_digest(cookie, ui_token(self.api_key))
+                if cookie is not None and hmac.compare_digest(cookie, ui_token(self.api_key)):
+                    return True
         return False
 
     async def _unauthorized(self, scope: Scope, send: Send) -> None:

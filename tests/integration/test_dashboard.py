@@ -217,6 +217,40 @@ def test_the_server_checks_a_correction_against_the_tools_offered(seeded: Seeded
     assert "unknown tool 'delete_everything'" in sent.json()["error"]["message"]
 
 
+PERSON = {"type": "object", "required": ["name", "age"], "additionalProperties": False,
+          "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}  # fmt: skip
+
+
+def test_a_json_answer_is_corrected_in_an_editor_checked_against_its_schema(
+    seeded: Seeded, watched: Watched
+) -> None:
+    client = openai.OpenAI(base_url=f"{seeded.server.url}/v1", api_key="none", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Who wrote the first program?"}],
+        response_format={"type": "json_schema",
+                         "json_schema": {"name": "person", "schema": PERSON, "strict": True}},
+        max_tokens=40,
+    )  # fmt: skip
+    iid = raw.headers["x-loragate-interaction-id"]
+
+    page = watched.open(f"{seeded.server.url}/ui/review?id={iid}")
+    page.keyboard.press("c")
+    page.fill("#answer", "Ada Lovelace")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#problem")).to_contain_text("not valid JSON")  # checked in the page
+    page.fill("#answer", '{"name": "Ada Lovelace"}')
+    page.keyboard.press("Control+Enter")  # valid JSON, not the schema: the server says why
+    expect(page.locator("#problem")).to_contain_text("doesn't match the response schema")
+    watched.errors.clear()  # the browser logs the 400
+    page.fill("#answer", '{"name": "Ada Lovelace", "age": 36}')
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    store = seeded.store()
+    corrections = store.query("SELECT content FROM corrections WHERE interaction_id = ?", (iid,))
+    store.close()
+    assert [json.loads(c[0]) for c in corrections] == [{"name": "Ada Lovelace", "age": 36}]
+
+
 def test_promote_and_rollback_buttons_change_the_served_version(
     seeded: Seeded, watched: Watched, tmp_path: Path
 ) -> None:
