@@ -26,10 +26,14 @@ def _iso(at: float) -> str:
 
 
 def lane_traffic(
-    traffic: dict[str, dict[str, dict[float, int]]], lanes: list[str]
+    traffic: dict[str, dict[str, dict[float, int]]],
+    lanes: list[str],
+    window: tuple[float, float],
+    bucket: float,
 ) -> dict[str, dict[str, Any]]:
     """Per lane, each version's share of the lane's answers per time bucket (stacked bars
-    normalised to 100 %). The `*` lane takes the workloads that have no lane of their own."""
+    normalised to 100 %) across `window` (start, end). The `*` lane takes the workloads that
+    have no lane of their own."""
     own = set(lanes) - {ALL}
     merged: dict[str, dict[str, dict[float, int]]] = {
         lane: defaultdict(lambda: defaultdict(int)) for lane in lanes
@@ -45,14 +49,15 @@ def lane_traffic(
     for lane, versions in merged.items():
         slots = sorted({at for counts in versions.values() for at in counts})
         traces = [
-            {"type": "bar", "name": version, "x": [_iso(at) for at in slots],
-             "y": [counts.get(at, 0) for at in slots],
+            {"type": "bar", "name": version, "x": [_iso(at + bucket / 2) for at in slots],
+             "y": [counts.get(at, 0) for at in slots], "width": bucket * 1000 * 0.9,
              "hovertemplate": "%{y} answers<extra>" + version + "</extra>"}
             for version, counts in sorted(versions.items())
         ]  # fmt: skip
+        shown = [_iso(window[0]), _iso(window[1])]
         layout = {**_LAYOUT, "barmode": "stack", "barnorm": "percent", "bargap": 0.1,
                   "yaxis": {"title": {"text": "% of answers"}, "range": [0, 100]},
-                  "xaxis": {"type": "date"}}  # fmt: skip
+                  "xaxis": {"type": "date", "range": shown}}  # fmt: skip
         figures[lane] = {"data": traces, "layout": layout}
     return figures
 

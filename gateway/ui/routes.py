@@ -39,6 +39,7 @@ from gateway.versions.router import ALL
 router = APIRouter(include_in_schema=False)
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+HOUR = 3600.0
 WEEK = 7 * 86400.0
 _STATIC = {"ui.css": "text/css", "ui.js": "text/javascript", "review.js": "text/javascript"}
 
@@ -99,9 +100,11 @@ def _workloads(ui: Dashboard) -> dict[str, Any]:
     store = ui.store()
     context: dict[str, Any] = {"queue": queries.queue_size(store, now - WEEK),
                                "cap": queries.QUEUE_CAP}  # fmt: skip
-    traffic = queries.traffic(store, now - WEEK, 3600.0)
+    traffic = queries.traffic(store, now - WEEK, HOUR)
+    window = (now - WEEK, now + HOUR)
     if ui.versions is None:
-        context.update(report=None, versions=[], figures=charts.lane_traffic(traffic, [ALL]))
+        figures = charts.lane_traffic(traffic, [ALL], window, HOUR)
+        context.update(report=None, versions=[], figures=figures)
         return context
     registry = ui.versions.registry()
     report = status(registry, ui.versions.base, policy_of(ui.settings), ui.settings)
@@ -109,7 +112,7 @@ def _workloads(ui: Dashboard) -> dict[str, Any]:
     context.update(
         report=report,
         versions=registry.versions(ui.versions.base),
-        figures=charts.lane_traffic(traffic, lanes),
+        figures=charts.lane_traffic(traffic, lanes, window, HOUR),
         retrain=_retrain_state(ui),
     )
     return context

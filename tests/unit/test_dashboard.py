@@ -106,7 +106,7 @@ async def test_traffic_is_each_versions_share_per_lane(tmp_path: Path) -> None:
     traffic = queries.traffic(store, NOW - 3600, 3600.0)
     assert sum(traffic["agent"]["m@v0"].values()) == 2
     assert sum(traffic["agent"]["m@v1"].values()) == 1
-    figures = charts.lane_traffic(traffic, ["*", "agent"])
+    figures = charts.lane_traffic(traffic, ["*", "agent"], (NOW - 3600, NOW), 3600.0)
     assert {t["name"] for t in figures["agent"]["data"]} == {"m@v0", "m@v1"}
     assert [sum(t["y"]) for t in figures["*"]["data"]] == [3]  # chat has no lane: under *
     assert figures["*"]["layout"]["barnorm"] == "percent"

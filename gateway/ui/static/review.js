@@ -167,6 +167,7 @@
     b.addEventListener("click", () => send({ verdict: b.dataset.verdict })));
   document.getElementById("correct").addEventListener("click", openCorrection);
   form.addEventListener("submit", (event) => { event.preventDefault(); save(); });
+  editor.addEventListener("input", () => { problem.textContent = ""; });
 
   document.addEventListener("keydown", (event) => {
     const typing = event.target.closest("input, textarea, select");
