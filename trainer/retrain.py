@@ -92,11 +92,13 @@ class RetrainOptions:
     """What `loragate retrain` was asked for. `quant`: how the served GGUF is quantized;
     `gated`: a version that fails the promotion gate is registered as `failed` (with False it
     becomes a candidate anyway, the gate's verdict recorded); `llama_cpp_dir`: a llama.cpp
-    checkout whose converters export uses."""
+    checkout whose converters export uses; `recipe_file`: hyperparameters over the defaults
+    (the command line's `overrides` over both)."""
 
     workload: str | None = None
     engine: str = "torch"
     overrides: dict[str, Any] = field(default_factory=dict)
+    recipe_file: Path | None = None
     dry_run: bool = False
     gated: bool = True
     quant: str = "Q4_K_M"
@@ -148,7 +150,8 @@ class _Retrain:
         with self.stage("train"):
             options = self.options
             run = train_run(self.home, self.store, dataset=dataset.hash, base=self.gguf,
-                            engine=options.engine, overrides=options.overrides)  # fmt: skip
+                            engine=options.engine, recipe_file=options.recipe_file,
+                            overrides=options.overrides)  # fmt: skip
         staging = self.registry.folder_for(self.base_name)
         try:
             self._make(result, run, dataset.hash, staging)

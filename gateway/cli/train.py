@@ -10,6 +10,7 @@ from typing import Any, get_args
 
 from gateway.cli.common import (
     EPOCHS_HELP,
+    RECIPE_HELP,
     add_command,
     gateway_url,
     ollama_of,
@@ -34,7 +35,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", help="Hugging Face folder or GGUF [the served GGUF]")
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
-    p.add_argument("--recipe", help="TOML or JSON file overriding hyperparameters")
+    p.add_argument("--recipe", help=RECIPE_HELP)
     p.add_argument("--epochs", type=float, help=EPOCHS_HELP)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument(
@@ -78,6 +79,7 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", help="train on and serve this workload only [all]")
     p.add_argument("--engine", choices=("torch", "mlx"), default="torch",
                    help="peft on CUDA/CPU, or mlx-lm on Apple Silicon [torch]")  # fmt: skip
+    p.add_argument("--recipe", help=RECIPE_HELP)
     p.add_argument("--epochs", type=float, help=EPOCHS_HELP)
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads for training [all cores]")
@@ -108,6 +110,7 @@ def cmd_retrain(args: argparse.Namespace) -> None:
         workload=args.workload,
         engine=args.engine,
         overrides=_recipe_flags(args, threads=args.threads),
+        recipe_file=Path(args.recipe) if args.recipe else None,
         dry_run=args.dry_run,
         gated=not args.no_gate,
         quant=args.quant or settings.export_quant,

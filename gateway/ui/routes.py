@@ -16,8 +16,9 @@ import hmac
 import importlib.resources
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
@@ -35,6 +36,9 @@ from gateway.versions.live import policy_of
 from gateway.versions.ollama_tags import deployer_of
 from gateway.versions.overview import status
 from gateway.versions.router import ALL
+
+if TYPE_CHECKING:
+    from gateway.versions.registry import Registry
 
 router = APIRouter(include_in_schema=False)
 HERE = Path(__file__).parent
@@ -150,11 +154,11 @@ async def retrain(request: Request) -> dict[str, Any]:
 @router.post("/ui/actions/promote")
 async def promote(body: VersionAction, request: Request) -> dict[str, str]:
     same_origin(request)
-    if not body.version:
-        raise BadRequest("promote needs a version", param="version")
     name = body.version
+    if not name:
+        raise BadRequest("promote needs a version", param="version")
 
-    def change(registry: Any) -> str:
+    def change(registry: Registry, base: str) -> str:
         registry.promote(name, body.workload, reason="promoted from the dashboard")
         return f"{name} is active for {body.workload}"
 
@@ -164,16 +168,14 @@ async def promote(body: VersionAction, request: Request) -> dict[str, str]:
 @router.post("/ui/actions/rollback")
 async def rollback(body: VersionAction, request: Request) -> dict[str, str]:
     same_origin(request)
-    ui = dashboard_of(request)
 
-    def change(registry: Any) -> str:
-        assert ui.versions is not None
-        return str(registry.rollback(ui.versions.base, body.workload, to=body.version))
+    def change(registry: Registry, base: str) -> str:
+        return registry.rollback(base, body.workload, to=body.version)
 
     return {"message": await _change_versions(request, change)}
 
 
-async def _change_versions(request: Request, change: Any) -> str:
+async def _change_versions(request: Request, change: Callable[[Registry, str], str]) -> str:
     """Change the registry as `loragate models promote` / `rollback` do (the serving gateway
     follows it), then bring an Ollama deployment in step when one is configured."""
     ui = dashboard_of(request)
@@ -183,7 +185,7 @@ async def _change_versions(request: Request, change: Any) -> str:
 
     def run() -> str:
         registry = versions.registry()
-        message = change(registry)
+        message = change(registry, versions.base)
         ollama = deployer_of(ui.settings, versions.base)
         if ollama is not None:
             try:

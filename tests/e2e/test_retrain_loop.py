@@ -135,9 +135,15 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         # the next retrain is judged against the active trained version: two steps of
         # training lose its held-out items and general points beyond the gate's allowance,
         # so it is refused with the reason and nothing changes for users
-        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q8_0")
+        # (a recipe file sets hyperparameters over the defaults, as for `loragate train`)
+        recipe = home / "slow.toml"
+        recipe.write_text("learning_rate = 1e-5\n")
+        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q8_0",
+                         "--recipe", str(recipe))  # fmt: skip
         assert again.returncode == 0, again.stderr
         v2 = versions(home)[f"{BASE}@v2"]
+        trained = json.loads((home / "runs" / v2["run_id"] / "recipe.json").read_text())
+        assert trained["learning_rate"] == 1e-5 and trained["max_steps"] == 2
         assert v2["files"]["gguf"]["path"].endswith("model-Q8_0.gguf")
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
