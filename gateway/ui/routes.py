@@ -212,6 +212,11 @@ async def interactions_page(
     before: str = "",
 ) -> HTMLResponse:
     filters = queries.Filters(workload, version, outcome, client, since, before)
+    at, _, _ = before.partition(":")
+    try:
+        float(at or 0)
+    except ValueError:
+        raise BadRequest(f"not a page cursor: {before!r}", param="before") from None
     ui = dashboard_of(request)
 
     def read() -> dict[str, Any]:

@@ -217,6 +217,14 @@ def test_the_server_checks_a_correction_against_the_tools_offered(seeded: Seeded
     assert "unknown tool 'delete_everything'" in sent.json()["error"]["message"]
 
 
+def test_a_broken_cursor_is_a_clear_error(seeded: Seeded) -> None:
+    for path, param in (("/ui/interactions?before=yesterday", "before"),
+                        ("/ui/review?after=somewhere", "after")):  # fmt: skip
+        answer = httpx.get(seeded.server.url + path)
+        assert answer.status_code == 400
+        assert answer.json()["error"]["param"] == param
+
+
 PERSON = {"type": "object", "required": ["name", "age"], "additionalProperties": False,
           "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}  # fmt: skip
 

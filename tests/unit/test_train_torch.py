@@ -152,7 +152,7 @@ def test_the_default_recipe_gives_agent_data_more_passes_in_bigger_micro_batches
                            "Write": 12, "Fetch": 12, "get_weather": 2}}  # fmt: skip
     assert call_share(counts) == pytest.approx(86 / 111)
     agent = Recipe.for_model(135_000_000, 101, call_share(counts))
-    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 4.0, 2e-3)
+    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 4.0, 3e-3)
     assert Recipe.for_model(135_000_000, 200, 0.9).epochs == 2.0
     assert Recipe.for_model(135_000_000, 2000, 0.9).epochs == 1.0
     # chat data (a taught fact) keeps its recipe: two passes of 8, one from 100 examples on
