@@ -56,7 +56,7 @@ class Recipe(BaseModel):
         0.33 right tool on the next day's tasks, 4 passes of 16 at 1e-3 gave 0.63 (full call
         0.37) in 357 s, 6 passes at 5e-4 0.61 in 509 s, 4 passes at 2e-3 0.74 (full call 0.48)
         in 383 s, at 3e-3 0.83 (full call 0.57, no call 0.92, the general set +16 points) in
-        376 s."""
+        376 s, at 5e-3 0.70 (full call 0.48, the general set only +6 points)."""
         base: dict[str, Any]
         small = parameters < 500_000_000
         if small:
