@@ -14,14 +14,18 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import BadRequest
 from gateway.store import Store
 
 PAGE = 50
 SINCE = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 
+# A verdict that the answer failed (a comment or a re-ask is not one); the review queue's
+# partial index `outcomes_failing` has this predicate word for word.
+_FAILING = "value < 0.5 AND kind NOT IN ('comment', 'reasked')"
 _JUDGED = "EXISTS (SELECT 1 FROM outcomes o WHERE o.interaction_id = i.id{})"
 _CORRECTED = "EXISTS (SELECT 1 FROM corrections c WHERE c.interaction_id = i.id)"
-_FAILED = _JUDGED.format(" AND o.value < 0.5 AND o.kind NOT IN ('comment', 'reasked')")
+_FAILED = _JUDGED.format(f" AND {_FAILING}")  # unqualified: the names are the outcome's
 _REASKED = _JUDGED.format(" AND o.kind = 'reasked'")
 OUTCOME_FILTERS = {
     "judged": f"({_JUDGED.format('')} OR {_CORRECTED})",
@@ -42,7 +46,7 @@ _REVIEWED = (
 # (partial index `outcomes_failing`), re-asks (`outcomes_reasked_by_time`), and one unjudged
 # answer in 16 (by its random id) among the newest 16 x `QUEUE_WINDOW` answers.
 QUEUE_WINDOW = 2_000
-_FAILING = "value < 0.5 AND kind NOT IN ('comment', 'reasked')"
+QUEUE_CAP = 100  # waiting answers counted up to this many ("100+")
 _QUEUED = {
     "failed": f"SELECT interaction_id AS id FROM outcomes WHERE {_FAILING} "
     f"ORDER BY created_at DESC LIMIT {QUEUE_WINDOW}",
@@ -76,10 +80,26 @@ class Filters:
             clauses.append("i.created_at >= ?")
             params.append(now - SINCE[self.since])
         if self.before:
-            at, _, iid = self.before.partition(":")
-            clauses.append("(i.created_at, i.id) < (?, ?)")
-            params += [float(at), iid]
+            clauses.append(_OLDER)
+            params += position(self.before, "before")
         return clauses, params
+
+
+_OLDER = "(i.created_at, i.id) < (?, ?)"
+
+
+def cursor(created_at: float, iid: str) -> str:
+    """Where a newest-first walk stopped: the next page, or the next item, is older."""
+    return f"{created_at!r}:{iid}"
+
+
+def position(text: str, param: str) -> list[Any]:
+    """A `cursor` read back; a broken one is the request's error, naming `param`."""
+    at, _, iid = text.partition(":")
+    try:
+        return [float(at), iid]
+    except ValueError:
+        raise BadRequest(f"not a cursor: {text!r}", param=param) from None
 
 
 @dataclass
@@ -163,40 +183,36 @@ def choices(store: Store, column: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _records(store: Store, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    return [dict(zip(row.keys(), row, strict=True)) for row in store.query(sql, params)]
+
+
 def interaction(store: Store, iid: str) -> dict[str, Any] | None:
     """One interaction whole: the request as sent, the answer, its outcomes and corrections."""
-    found = store.one(
+    found = _records(
+        store,
         "SELECT id, created_at, api, client, workload, model_requested, version, kind, status, "
         "error, request, response_text, tool_calls, finish_reason, prompt_tokens, "
         "completion_tokens, latency_ms, ttft_ms, redactions, conversation_id "
         "FROM interactions WHERE id = ?",
         (iid,),
     )
-    if found is None:
+    if not found:
         return None
-    names = ("id", "created_at", "api", "client", "workload", "model_requested", "version",
-             "kind", "status", "error", "request", "response_text", "tool_calls",
-             "finish_reason", "prompt_tokens", "completion_tokens", "latency_ms", "ttft_ms",
-             "redactions", "conversation_id")  # fmt: skip
-    item = dict(zip(names, found, strict=True))
+    item = found[0]
     item["request"] = orjson.loads(item["request"])
     item["tool_calls"] = orjson.loads(item["tool_calls"]) if item["tool_calls"] else []
-    item["outcomes"] = [
-        dict(zip(("kind", "value", "source", "detail", "created_at"), r, strict=True))
-        for r in store.query(
-            "SELECT kind, value, source, detail, created_at FROM outcomes "
-            "WHERE interaction_id = ? ORDER BY id",
-            (iid,),
-        )
-    ]
-    item["corrections"] = [
-        dict(zip(("content", "source", "created_at"), r, strict=True))
-        for r in store.query(
-            "SELECT content, source, created_at FROM corrections WHERE interaction_id = ? "
-            "ORDER BY id",
-            (iid,),
-        )
-    ]
+    item["outcomes"] = _records(
+        store,
+        "SELECT kind, value, source, detail, created_at FROM outcomes "
+        "WHERE interaction_id = ? ORDER BY id",
+        (iid,),
+    )
+    item["corrections"] = _records(
+        store,
+        "SELECT content, source, created_at FROM corrections WHERE interaction_id = ? ORDER BY id",
+        (iid,),
+    )
     return item
 
 
@@ -214,30 +230,25 @@ def _queued(reason: str, extra: str = "") -> str:
 def next_for_review(store: Store, after: str = "") -> tuple[str, str] | None:
     """The next answer to review and why it is queued: those that failed a check or were
     rejected, then the re-asked, then a sample of the unjudged; newest first within each.
-    `after` is the cursor of the one skipped last (`review_cursor`): the walk goes on past it."""
+    `after` is the `review_cursor` of the one skipped last: the walk goes on past it."""
     reasons = list(_QUEUED)
-    start, cursor = 0, None
+    start, params = 0, []
     if after:
-        reason, at, iid = after.split(":", 2)
-        start, cursor = reasons.index(reason), (float(at), iid)
+        reason, _, rest = after.partition(":")
+        if reason not in _QUEUED:
+            raise BadRequest(f"not a review cursor: {after!r}", param="after")
+        start, params = reasons.index(reason), position(rest, "after")
     for reason in reasons[start:]:
-        params: list[Any] = []
-        extra = ""
-        if cursor is not None:
-            extra = " AND (i.created_at, i.id) < (?, ?)"
-            params += [cursor[0], cursor[1]]
-            cursor = None  # the next kind starts from its newest
+        extra = f" AND {_OLDER}" if params else ""
         found = store.one(_queued(reason, extra) + " LIMIT 1", params)
         if found is not None:
             return found[0], reason
+        params = []  # the next kind starts from its newest
     return None
 
 
 def review_cursor(reason: str, created_at: float, iid: str) -> str:
-    return f"{reason}:{created_at!r}:{iid}"
-
-
-QUEUE_CAP = 100
+    return f"{reason}:{cursor(created_at, iid)}"
 
 
 def queue_size(store: Store, since: float) -> dict[str, int]:
@@ -256,8 +267,14 @@ def queue_size(store: Store, since: float) -> dict[str, int]:
 def traffic(store: Store, since: float, bucket: float) -> dict[str, dict[str, dict[float, int]]]:
     """Served answers per workload, version and time bucket (its start, in seconds)."""
     out: dict[str, dict[str, dict[float, int]]] = defaultdict(lambda: defaultdict(dict))
+    # CAST truncates in SQLite; PostgreSQL's rounds, and it has floor() everywhere
+    bucket_of = (
+        "floor(created_at / ?)"
+        if store.dialect == "postgresql"
+        else "CAST(created_at / ? AS INTEGER)"
+    )
     for workload, version, slot, n in store.query(
-        "SELECT workload, version, CAST(created_at / ? AS INTEGER) AS slot, count(*) "
+        f"SELECT workload, version, {bucket_of} AS slot, count(*) "
         "FROM interactions WHERE created_at >= ? AND kind = 'served' "
         "GROUP BY workload, version, slot",
         (bucket, since),
@@ -267,18 +284,15 @@ def traffic(store: Store, since: float, bucket: float) -> dict[str, dict[str, di
 
 
 def training_runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
-    names = ("id", "created_at", "finished_at", "dataset_hash", "base", "engine", "device",
-             "recipe", "status", "path", "metrics")  # fmt: skip
-    rows = store.query(
-        f"SELECT {', '.join(names)} FROM training_runs ORDER BY created_at DESC LIMIT ?",
+    runs = _records(
+        store,
+        "SELECT id, created_at, finished_at, dataset_hash, base, engine, device, recipe, "
+        "status, path, metrics FROM training_runs ORDER BY created_at DESC LIMIT ?",
         (limit,),
     )
-    runs = []
-    for r in rows:
-        run = dict(zip(names, r, strict=True))
+    for run in runs:
         run["recipe"] = orjson.loads(run["recipe"] or "{}")
         run["metrics"] = orjson.loads(run["metrics"] or "{}")
-        runs.append(run)
     return runs
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -40,7 +40,23 @@ from gateway.versions.router import ALL
 if TYPE_CHECKING:
     from gateway.versions.registry import Registry
 
-router = APIRouter(include_in_schema=False)
+
+def same_origin(request: Request) -> None:
+    """A change (any POST) must come from the dashboard's own pages: another page on this
+    machine (a loopback origin the API allows) must not roll a model back or write training
+    data."""
+    if request.method == "GET":
+        return
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    if origin is None or urlsplit(origin).netloc.lower() != host.lower():
+        raise Forbidden(
+            "the dashboard's actions are taken from its own pages only",
+            code="forbidden_origin",
+        )
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(same_origin)])
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 HOUR = 3600.0
@@ -76,18 +92,6 @@ def dashboard_of(request: Request) -> Dashboard:
 
 def page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"page": name.split(".")[0], **context})
-
-
-def same_origin(request: Request) -> None:
-    """A change must come from the dashboard's own pages: another page on this machine (a
-    loopback origin the API allows) must not roll a model back or write training data."""
-    origin = request.headers.get("origin")
-    host = request.headers.get("host", "")
-    if origin is None or urlsplit(origin).netloc.lower() != host.lower():
-        raise Forbidden(
-            "the dashboard's actions are taken from its own pages only",
-            code="forbidden_origin",
-        )
 
 
 # --- workloads -----------------------------------------------------------------------------
@@ -143,7 +147,6 @@ async def retrain_state(request: Request) -> dict[str, Any]:
 
 @router.post("/ui/actions/retrain")
 async def retrain(request: Request) -> dict[str, Any]:
-    same_origin(request)
     ui = dashboard_of(request)
     if ui.versions is None:
         raise BadRequest("retraining needs model versions (the embedded engine or train_base)")
@@ -153,7 +156,6 @@ async def retrain(request: Request) -> dict[str, Any]:
 
 @router.post("/ui/actions/promote")
 async def promote(body: VersionAction, request: Request) -> dict[str, str]:
-    same_origin(request)
     name = body.version
     if not name:
         raise BadRequest("promote needs a version", param="version")
@@ -167,7 +169,6 @@ async def promote(body: VersionAction, request: Request) -> dict[str, str]:
 
 @router.post("/ui/actions/rollback")
 async def rollback(body: VersionAction, request: Request) -> dict[str, str]:
-    same_origin(request)
 
     def change(registry: Registry, base: str) -> str:
         return registry.rollback(base, body.workload, to=body.version)
@@ -212,11 +213,6 @@ async def interactions_page(
     before: str = "",
 ) -> HTMLResponse:
     filters = queries.Filters(workload, version, outcome, client, since, before)
-    at, _, _ = before.partition(":")
-    try:
-        float(at or 0)
-    except ValueError:
-        raise BadRequest(f"not a page cursor: {before!r}", param="before") from None
     ui = dashboard_of(request)
 
     def read() -> dict[str, Any]:
@@ -226,8 +222,8 @@ async def interactions_page(
             "rows": rows, "filters": filters,
             "choices": {c: queries.choices(store, c) for c in ("workload", "version", "client")},
             "outcomes": list(queries.OUTCOME_FILTERS), "periods": list(queries.SINCE),
-            "next": f"{rows[-1].created_at!r}:{rows[-1].id}" if len(rows) == queries.PAGE
-            else None,
+            "next": queries.cursor(rows[-1].created_at, rows[-1].id)
+            if len(rows) == queries.PAGE else None,
         }  # fmt: skip
 
     return page(request, "interactions.html", await asyncio.to_thread(read))
@@ -252,19 +248,19 @@ async def _interaction(request: Request, iid: str) -> dict[str, Any]:
 
 @router.get("/ui/review", response_class=HTMLResponse)
 async def review_page(request: Request, id: str = "", after: str = "") -> HTMLResponse:
+    """The next answer in the queue, or the one `id` names (skipping it walks the queue on
+    from its time)."""
     ui = dashboard_of(request)
-    reason = "asked for by id"
-    try:
-        found = None if id else await asyncio.to_thread(
-            lambda: queries.next_for_review(ui.store(), after))  # fmt: skip
-    except ValueError:
-        raise BadRequest(f"not a review cursor: {after!r}", param="after") from None
-    if not id:
+    if id:
+        reason, walk = "asked for by id", "failed"
+    else:
+        found = await asyncio.to_thread(lambda: queries.next_for_review(ui.store(), after))
         if found is None:
             return page(request, "review.html", {"item": None, "after": after})
         id, reason = found
+        walk = reason
     item = await _interaction(request, id)
-    skip = queries.review_cursor(reason if found else "failed", item["created_at"], item["id"])
+    skip = queries.review_cursor(walk, item["created_at"], item["id"])
     return page(request, "review.html", {"item": item, "reason": reason, "skip": skip})
 
 
@@ -277,7 +273,6 @@ class Verdict(BaseModel):
 async def review(iid: str, body: Verdict, request: Request) -> dict[str, str]:
     """Saved as `/v1/feedback` saves feedback (source `review`), and written before the
     answer returns: the queue's next item and the next dataset see it."""
-    same_origin(request)
     if body.verdict == "correct" and body.correction is None:
         raise BadRequest("a correction needs the wanted answer", param="correction")
     feedback = Feedback(
@@ -332,7 +327,6 @@ async def login_page(request: Request, next: str = "/ui") -> HTMLResponse:
 @router.post("/ui/login", response_model=None)
 async def login(request: Request) -> HTMLResponse | RedirectResponse:
     """The login form's post (`application/x-www-form-urlencoded`: key, next)."""
-    same_origin(request)
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     key, next = form.get("key", [""])[0], form.get("next", ["/ui"])[0]
     expected = dashboard_of(request).settings.api_key

@@ -122,8 +122,7 @@ class Retrainer:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 32_768))
             tail = f.read().decode("utf-8", errors="replace")
-        shown = [line.rsplit("\r", 1)[-1] if line.rstrip("\r") else "" for line in
-                 (raw.rstrip("\r") for raw in tail.split("\n"))]  # fmt: skip
+        shown = (line.rstrip("\r").rsplit("\r", 1)[-1] for line in tail.split("\n"))
         return [line for line in shown if line.strip()][-lines:]
 
     async def wait(self) -> int | None:

@@ -11,12 +11,13 @@ from gateway.recording.records import FeedbackRecord
 from gateway.store import Store
 from gateway.ui import charts, queries
 from gateway.versions.schedule import Retrainer
+from tests.support.databases import Database
 from tests.support.recordings import chat, record
 
 NOW = time.time()
 
 
-async def recorded(home: Path) -> Store:
+async def recorded(db: Database) -> Store:
     """Six chats a minute apart (newest last), three judged, one corrected, one re-asked."""
     chats = [chat(f"ia_{i}{i}", f"question {i}", f"answer {i}", NOW - 600 + 60 * i,
                   workload="agent" if i % 2 else "chat") for i in range(6)]  # fmt: skip
@@ -26,8 +27,8 @@ async def recorded(home: Path) -> Store:
         FeedbackRecord("ia_22", NOW, accepted=True),  # passed
         FeedbackRecord("ia_33", NOW, accepted=False, correction="right answer"),  # corrected
     ]
-    await record(home, chats, feedback)
-    store = Store(home / "store.db")
+    await record(db.home, chats, feedback, store_url=db.url)
+    store = Store(db.target)
     store.execute(
         "INSERT INTO outcomes (interaction_id, kind, value, source, detail, created_at) "
         "VALUES ('ia_44', 'reasked', 0, 'next_turn', 'ia_55', ?)",
@@ -40,8 +41,8 @@ def ids(rows: list[queries.Row]) -> list[str]:
     return [r.id for r in rows]
 
 
-async def test_interactions_come_newest_first_with_their_judgements(tmp_path: Path) -> None:
-    store = await recorded(tmp_path)
+async def test_interactions_come_newest_first_with_their_judgements(db: Database) -> None:
+    store = await recorded(db)
     rows = queries.interactions(store, queries.Filters())
     assert ids(rows) == ["ia_55", "ia_44", "ia_33", "ia_22", "ia_11", "ia_00"]
     by_id = {r.id: r for r in rows}
@@ -50,8 +51,8 @@ async def test_interactions_come_newest_first_with_their_judgements(tmp_path: Pa
     assert by_id["ia_11"].asked == "question 1" and by_id["ia_11"].answered == "answer 1"
 
 
-async def test_filters_narrow_the_list(tmp_path: Path) -> None:
-    store = await recorded(tmp_path)
+async def test_filters_narrow_the_list(db: Database) -> None:
+    store = await recorded(db)
 
     def only(**given: str) -> list[str]:
         return ids(queries.interactions(store, queries.Filters(**given), now=NOW))
@@ -71,8 +72,8 @@ async def test_filters_narrow_the_list(tmp_path: Path) -> None:
     ]
 
 
-async def test_the_review_queue_offers_failures_then_reasks_then_a_sample(tmp_path: Path) -> None:
-    store = await recorded(tmp_path)
+async def test_the_review_queue_offers_failures_then_reasks_then_a_sample(db: Database) -> None:
+    store = await recorded(db)
     # ia_33 failed too, but its wanted answer is known: not queued
     assert queries.next_for_review(store) == ("ia_11", "failed")
     skipped = queries.review_cursor("failed", NOW - 600 + 60, "ia_11")
@@ -92,8 +93,8 @@ async def test_the_review_queue_offers_failures_then_reasks_then_a_sample(tmp_pa
     assert queries.next_for_review(store) == ("ia_00", "sampled")
 
 
-async def test_one_interaction_whole(tmp_path: Path) -> None:
-    store = await recorded(tmp_path)
+async def test_one_interaction_whole(db: Database) -> None:
+    store = await recorded(db)
     item = queries.interaction(store, "ia_33")
     assert item is not None
     assert item["request"]["messages"] == [{"role": "user", "content": "question 3"}]
@@ -101,8 +102,8 @@ async def test_one_interaction_whole(tmp_path: Path) -> None:
     assert queries.interaction(store, "ia_missing") is None
 
 
-async def test_traffic_is_each_versions_share_per_lane(tmp_path: Path) -> None:
-    store = await recorded(tmp_path)
+async def test_traffic_is_each_versions_share_per_lane(db: Database) -> None:
+    store = await recorded(db)
     traffic = queries.traffic(store, NOW - 3600, 3600.0)
     assert sum(traffic["agent"]["m@v0"].values()) == 2
     assert sum(traffic["agent"]["m@v1"].values()) == 1
