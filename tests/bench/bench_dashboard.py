@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gateway.backends.embedded import default_model_path, model_name_for
 from gateway.store import INTERACTION_COLUMNS, Store
 from gateway.versions.registry import Registry
+from tests.support.history import add_history
 from tests.support.servers import gateway
 
 PAGE_GOAL_MS = 300.0
@@ -100,24 +101,6 @@ def fill(store: Store, n: int, versions: tuple[str, str], now: float) -> list[st
     return ids
 
 
-def add_history(home: Path, store: Store, versions: tuple[str, str]) -> None:
-    from trainer.evaluation.suites import SuiteRun, store_run
-    from trainer.lora.runs import Run
-
-    run = Run.new(home, dataset_hash="d" * 64, base="b", engine="torch", recipe={"epochs": 2})
-    for step in range(1, 401):
-        run.log_step({"step": step, "loss": 2.5 / step**0.5})
-    run.status, run.finished_at, run.metrics = "completed", time.time(), {"steps": 400}
-    run.save(store)
-    for version in versions:
-        for suite in ("held-out", "general"):
-            metrics = {"right": {"rate": 0.5, "n": 40, "interval": [0.35, 0.65]}}
-            store_run(
-                store,
-                SuiteRun(version, suite, "h", metrics, [0.5] * 40, [str(i) for i in range(40)]),
-            )
-
-
 def timed(client: httpx.Client, url: str, repeat: int) -> list[float]:
     for _ in range(2):
         client.get(url).raise_for_status()
@@ -164,7 +147,14 @@ def main() -> None:
         versions = (f"{base}@v0", v1.name)
         started = time.perf_counter()
         ids = fill(store, args.interactions, versions, time.time())
-        add_history(home, store, versions)
+        add_history(
+            home,
+            store,
+            dict.fromkeys(versions, 0.5),
+            steps=400,
+            suites=("held-out", "general"),
+            items=40,
+        )
         size = (home / "store.db").stat().st_size / 1e6
         print(f"store: {args.interactions:,} interactions, {size:.0f} MB, "
               f"filled in {time.perf_counter() - started:.0f} s")  # fmt: skip

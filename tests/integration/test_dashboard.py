@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ from playwright.sync_api import Browser, expect
 from gateway.store import Store
 from tests.support.browser import Watched, chromium
 from tests.support.cli import loragate
-from tests.support.servers import Server, gateway
+from tests.support.history import add_history
+from tests.support.servers import Server, gateway, served_by_in_a_row
 
 pytestmark = pytest.mark.slow
 BASE = "smollm2-135m-instruct"
@@ -75,26 +75,6 @@ def feedback(server: Server, iid: str, accepted: bool) -> None:
     assert sent.status_code == 200, sent.text
 
 
-def add_training_history(home: Path) -> None:
-    """A finished training run and two evaluation runs, written by the trainer's own code (the
-    numbers are made up: this is about showing them)."""
-    from trainer.evaluation.suites import SuiteRun, store_run
-    from trainer.lora.runs import Run
-
-    store = Store(home / "store.db")
-    run = Run.new(home, dataset_hash="d" * 64, base=BASE, engine="torch",
-                  recipe={"epochs": 2, "learning_rate": 0.001, "rank": 16})  # fmt: skip
-    for step in range(1, 21):
-        run.log_step({"step": step, "loss": 2.5 / step**0.5, "lr": 0.001})
-    run.status, run.finished_at = "completed", time.time()
-    run.metrics = {"steps": 20, "train_loss": 0.56, "eval_loss": 0.61}
-    run.save(store)
-    for version, right in ((f"{BASE}@v0", 0.25), (f"{BASE}@v1", 0.75)):
-        metrics = {"right": {"rate": right, "n": 4, "interval": [0.05, 0.95]}}
-        store_run(store, SuiteRun(version, "held-out", "h", metrics, [right] * 4, list("abcd")))
-    store.close()
-
-
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     with gateway(tmp_path_factory.mktemp("dashboard"), "--n-ctx", "2048") as server:
@@ -105,7 +85,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         feedback(server, accepted, True)
         feedback(server, rejected_call, False)
         assert server.home is not None
-        add_training_history(server.home)
+        store = Store(server.home / "store.db")
+        add_history(server.home, store, {f"{BASE}@v0": 0.25, f"{BASE}@v1": 0.75})
+        store.close()
         yield Seeded(server, rejected_call, rejected_text, accepted)
 
 
@@ -275,25 +257,19 @@ def test_promote_and_rollback_buttons_change_the_served_version(
     with page.expect_navigation():
         candidate.locator("button", has_text="Promote").click()
     expect(page.locator(".lane tr.active code")).to_have_text(f"{BASE}@v1")
-    served = ask_until(seeded.server, f"{BASE}@v1")
-    assert served == f"{BASE}@v1"
+    served_by_in_a_row(seeded.server, f"{BASE}@v1", lambda: say_yes(seeded.server), timeout=30)
     watched.screenshot("workloads-promoted")
 
     with page.expect_navigation():
         page.locator(".lane button", has_text="Roll back").click()
     expect(page.locator(".lane tr.active code")).to_have_text(f"{BASE}@v0")
-    assert ask_until(seeded.server, f"{BASE}@v0") == f"{BASE}@v0"
+    served_by_in_a_row(seeded.server, f"{BASE}@v0", lambda: say_yes(seeded.server), timeout=30)
 
 
-def ask_until(server: Server, version: str, timeout: float = 30) -> str:
-    """The version that answers `auto`, once it is `version` (the gateway follows the
-    registry within a second) or the time is up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        _, served = ask(server, "Say yes.")
-        if served == version or time.monotonic() > deadline:
-            return served
-        time.sleep(0.3)
+def say_yes(server: Server) -> tuple[str, str]:
+    """(the version that answered `auto`, the interaction id)."""
+    iid, version = ask(server, "Say yes.")
+    return version, iid
 
 
 KEY = "sk-dashboard-test-key"
