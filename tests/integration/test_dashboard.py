@@ -199,6 +199,14 @@ def test_the_server_checks_a_correction_against_the_tools_offered(seeded: Seeded
     assert "unknown tool 'delete_everything'" in sent.json()["error"]["message"]
 
 
+def test_promoting_a_version_that_does_not_exist_names_the_known_ones(seeded: Seeded) -> None:
+    url = seeded.server.url
+    answer = httpx.post(f"{url}/ui/actions/promote", json={"version": f"{BASE}@v9"},
+                        headers={"Origin": url})  # fmt: skip
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"].startswith(f"no model version '{BASE}@v9'; known: ")
+
+
 def test_a_broken_cursor_is_a_clear_error(seeded: Seeded) -> None:
     for path, param in (("/ui/interactions?before=yesterday", "before"),
                         ("/ui/review?after=somewhere", "after")):  # fmt: skip
