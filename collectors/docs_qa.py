@@ -6,7 +6,8 @@ served model is asked for one question and its answer per chunk, held to a JSON 
 constrained decoding: up to `concurrency` requests in flight, each with a time limit, retried
 with backoff by the `openai` client. A pair is kept when its answer is supported by its chunk
 (at least half of the answer's content words occur in it, and, with a judge model, the judge
-says the chunk states it); the others are counted and kept out.
+says the chunk states it) and is not a poor one (an answer that loops, a question that asks
+several things at once); the others are counted and kept out.
 Every pair, kept or not, is a line of `<home>/collectors/docs/<project>-<key>.jsonl` (question,
 answer, project, file, strategy, chunk preview and hash, status), written as it arrives: Ctrl-C
 keeps what is done, and a second run skips the chunks already done. Kept pairs go into the store
@@ -33,6 +34,7 @@ from collectors.chunking import STRATEGIES, Chunk, Chunker
 from collectors.docs_text import CODE_EXTENSIONS, DOC_EXTENSIONS, Skipped, find, read
 from collectors.examples import MadeExamples, made_example
 from collectors.jsonl import done_keys, pairs_file
+from collectors.quality import repeats_itself
 from gateway.store import Store
 from gateway.store.rows import OutcomeRow, Prepared
 
@@ -96,7 +98,7 @@ class Pair:
     strategy: str
     preview: str
     chunk_hash: str
-    status: str  # kept, unsupported, invalid
+    status: str  # kept, unsupported, poor, invalid
     reason: str = ""
 
 
@@ -107,7 +109,8 @@ class Report:
     skipped: list[Skipped] = field(default_factory=list)
     chunks: Counter[str] = field(default_factory=Counter)  # by strategy
     done_before: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)  # kept, unsupported, invalid, failed
+    # kept, unsupported, poor, invalid, failed
+    statuses: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -120,6 +123,7 @@ class Report:
             f"{chunks}; {self.done_before} done before",
             f"  asked {asked} in {self.seconds:.1f} s ({rate:.2f}/s): {self.statuses['kept']} "
             f"pairs kept, {self.statuses['unsupported']} not supported by their chunk, "
+            f"{self.statuses['poor']} poor (looping, or several questions in one), "
             f"{self.statuses['invalid']} not a question and answer, {self.statuses['failed']} "
             "failed (asked again on the next run)",
         ]
@@ -130,6 +134,15 @@ class Report:
 
 def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOPWORDS}
+
+
+def poor(question: str, answer: str) -> str | None:
+    """Why a pair makes a poor example whatever its chunk says, or None."""
+    if repeats_itself(answer) or repeats_itself(question):
+        return "repeats itself"
+    if question.count("?") > 1:
+        return "asks several questions"
+    return None
 
 
 def supported(answer: str, chunk: str) -> bool:
@@ -210,6 +223,8 @@ class Asker:
             return Pair("", text[:200], **base, status="invalid", reason="not the JSON asked for")
         if not question or not answer:
             return Pair(question, answer, **base, status="invalid", reason="empty")
+        if problem := poor(question, answer):
+            return Pair(question, answer, **base, status="poor", reason=problem)
         if not supported(answer, chunk.text):
             why = "under half of the answer's content words are in the chunk"
             return Pair(question, answer, **base, status="unsupported", reason=why)

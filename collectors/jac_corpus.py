@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 from collectors import jac_source
 from collectors.examples import MadeExamples, made_example
 from collectors.jsonl import done_keys, pairs_file
+from collectors.quality import repeats_itself
 from gateway.generation import GenerationRequest
 from gateway.prompts import mtllm
 from gateway.store import Store
@@ -165,12 +165,9 @@ def judged(site: Site, value: str, source: str) -> Pair:
                 status, problem or "")  # fmt: skip
 
 
-_LOOP = re.compile(r"(.{2,40}?)\1{3,}", re.DOTALL)
-
-
 def poor(value: str, site: Site, call: mtllm.MtllmCall) -> str | None:
     """Why a model's type-correct value still makes a poor example, or None."""
-    if _LOOP.search(value):
+    if repeats_itself(value):
         return "repeats itself"
     if call.output_type is not None and call.output_type.name != "str":
         for text in site.texts:

@@ -6,9 +6,9 @@ One run, as a user does it, in a fresh home: `loragate serve` (the embedded defa
 --eval-fraction F` (a share of the files held out whole), then
 `loragate eval --version <new> --against <base> --workload docs --suite held-out`. Prints the
 pairs kept, the stage times, and token F1 and exact match before and after with the paired sign
-test.
+tests (on being right, and on each question's token F1).
 
-    python tests/bench/bench_docs_lift.py [--project tests/fixtures/docs_project] [--epochs N]
+    python tests/bench/bench_docs_lift.py [--project DIR ...] [--epochs N] [--eval-fraction F]
 """
 
 from __future__ import annotations
@@ -18,29 +18,40 @@ import json
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.cli import loragate_step as run
 from tests.support.servers import gateway
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "docs_project"
+FIXTURES = [Path(__file__).parents[1] / "fixtures" / name
+            for name in ("docs_project", "docs_pagemill")]  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", type=Path, default=FIXTURE)
+    parser.add_argument("--project", type=Path, action="append",
+                        help="a project folder; repeat for several [both fixtures]")  # fmt: skip
     parser.add_argument("--epochs", help="passed to retrain [its default]")
     parser.add_argument("--eval-fraction", default="0.25",
                         help="share of the files held out [0.25]")  # fmt: skip
+    parser.add_argument("--workdir", type=Path,
+                        help="an empty folder for the projects and the home, kept afterwards "
+                             "to read the pairs and answers [a temporary one]")  # fmt: skip
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.workdir:
+        args.workdir.mkdir(parents=True)
+    with (nullcontext(str(args.workdir)) if args.workdir
+          else tempfile.TemporaryDirectory()) as tmp:  # fmt: skip
         root = Path(tmp)
-        project = root / args.project.resolve().name
-        shutil.copytree(args.project, project)
+        projects = []
+        for source in args.project or FIXTURES:
+            projects.append(str(root / source.resolve().name))
+            shutil.copytree(source, projects[-1])
         with gateway(root) as server:
             home = server.home
-            print(run(home, "collect", "docs", str(project), "--concurrency", "4",
+            print(run(home, "collect", "docs", *projects, "--concurrency", "4",
                       "--timeout", "600").strip())  # fmt: skip
             retrain = ["retrain", "--workload", "docs", "--no-gate", "--eval-fraction",
                        args.eval_fraction]  # fmt: skip
@@ -56,8 +67,12 @@ def main() -> None:
         print(f"held-out {metric} ({entry['n']} questions on files not trained on): "
               f"{before.get(value, 0):.3f} -> {after.get(value, 0):.3f}")  # fmt: skip
     p = entry["paired"]
-    print(f"paired: {p['wins']} wins, {p['losses']} losses, {p['ties']} ties, "
-          f"p = {p['p_value']:.3f}")  # fmt: skip
+    print(f"paired on being right (F1 >= 0.5): {p['wins']} wins, {p['losses']} losses, "
+          f"{p['ties']} ties, p = {p['p_value']:.3f}")  # fmt: skip
+    s = p["scores"]
+    verdict = "significant" if s["significant"] else "not significant"
+    print(f"paired on token F1: {s['higher']} higher, {s['lower']} lower, {s['equal']} equal, "
+          f"p = {s['p_value']:.3f} ({verdict})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ mtllm 0.3.2):
    answers (`LORAGATE_CONSTRAIN_TYPES=0`: the model's own ability), once with the base and once
    with the new version: the share of their first asks whose answer has the declared type (the
    gateway judges each one), and how many calls raised in the program; then once more with
-   the base behind the constraining gateway, as users get it by default.
+   each behind the constraining gateway, as users get them by default.
 
-    python tests/bench/bench_jac.py [--corpus tests/fixtures/jac/corpus] [--epochs N]
+    python tests/bench/bench_jac.py [--corpus tests/fixtures/jac/corpus] [--epochs N] [--recipe F]
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--epochs", help="passed to retrain [its default]")
     parser.add_argument("--eval-fraction", default="0.25")
+    parser.add_argument("--recipe", type=Path, help="passed to retrain: a TOML recipe file")
     args = parser.parse_args()
     jac_cli()
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +92,7 @@ def main() -> None:
             home = server.home
             print(run(home, "collect", "jac", str(corpus), "--timeout", "600").strip())
         epochs = ["--epochs", args.epochs] if args.epochs else []
+        epochs += ["--recipe", str(args.recipe.resolve())] if args.recipe else []
         retrain = ["retrain", "--workload", "jac", "--no-gate", "--eval-fraction",
                    args.eval_fraction, *epochs]  # fmt: skip
         print(run(home, *retrain))
@@ -110,8 +112,9 @@ def main() -> None:
                 ran = programs(home, server.url, files, version)
                 print(f"  jac run, unconstrained, {version}: {_ran(*ran)}")
         with gateway(root) as server:
-            ran = programs(home, server.url, files, base)
-            print(f"  jac run, constrained (the default), {base}: {_ran(*ran)}")
+            for version in (base, new):
+                ran = programs(home, server.url, files, version)
+                print(f"  jac run, constrained (the default), {version}: {_ran(*ran)}")
 
 
 def _rate(metric: dict) -> str:

@@ -123,6 +123,20 @@ def test_an_answer_must_come_from_its_chunk() -> None:
     assert not supported("Yes.", chunk)  # no content word to check
 
 
+def test_a_looping_answer_or_a_string_of_questions_is_a_poor_pair() -> None:
+    from collectors.docs_qa import poor
+
+    assert poor("How long is the delay?", "It doubles, starting at ten seconds.") is None
+    looping = (
+        "It is a list of options that can be set to a list of worker options, which "
+        "can be set to a list of worker options, which can be set to a list of worker"
+    )
+    assert poor("What is the default?", looping) == "repeats itself"
+    assert poor("How long is the delay?", "ten ten ten ten ten") == "repeats itself"
+    assert poor("What is the queue file? How do workers start?", "A file.") == (
+        "asks several questions")  # fmt: skip
+
+
 class Answers:
     """An OpenAI client stand-in that answers each request with the next of `texts`."""
 
@@ -163,6 +177,10 @@ def test_pairs_are_held_to_the_schema_checked_against_the_chunk_and_judged() -> 
     assert ask('{"question": "cut off')[0:2] == ("invalid", "not the JSON asked for")
     off_topic = json.dumps({"question": "Where?", "answer": "On Kubernetes clusters."})
     assert ask(off_topic)[0] == "unsupported"
+    looping = json.dumps({"question": "How long is the delay?",
+                          "answer": "It doubles, from ten, it doubles, from ten, it doubles, "
+                                    "from ten, it doubles, from ten"})  # fmt: skip
+    assert ask(looping)[0:2] == ("poor", "repeats itself")
     status, reason, asked = ask(pair, '{"supported": false}', judge="big")
     assert (status, reason, asked[1]["model"]) == (
         "unsupported", "the judge big found it unsupported", "big")  # fmt: skip

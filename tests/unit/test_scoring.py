@@ -125,6 +125,13 @@ def test_paired_comparison_and_its_significance() -> None:
     result = paired(a, b)
     assert (result["wins"], result["losses"], result["ties"]) == (10, 0, 10)
     assert result["significant"] and result["difference"] == pytest.approx(0.5)
+    # graded scores (token F1) that rise on items still below right: only the score test sees it
+    f1_after, f1_before = [0.3] * 9 + [0.1], [0.1] * 9 + [0.2]
+    result = paired(f1_after, f1_before)
+    assert (result["wins"], result["losses"], result["significant"]) == (0, 0, False)
+    scores = result["scores"]
+    assert (scores["higher"], scores["lower"], scores["equal"]) == (9, 1, 0)
+    assert scores["significant"] and scores["mean_difference"] == pytest.approx(0.17)
 
 
 def test_the_gate_refuses_on_harm_or_no_win_and_lets_live_results_decide_the_rest() -> None:

@@ -22,13 +22,21 @@ def one_sided_p(wins: int, losses: int) -> float:
 
 def paired(a: list[float], b: list[float]) -> dict[str, Any]:
     """`a` against `b` on the same items: wins, losses, ties on being right, and whether the
-    difference is significant (sign test, p < 0.05)."""
+    difference is significant (sign test, p < 0.05). `scores`: the same test on the items'
+    scores themselves (higher, lower, equal), which sees a graded score (token F1, field
+    match) move on items that stay on one side of right."""
     wins = sum(x >= RIGHT > y for x, y in zip(a, b, strict=True))
     losses = sum(y >= RIGHT > x for x, y in zip(a, b, strict=True))
     p = sign_test(wins, losses)
     difference = right_rate(a) - right_rate(b)
+    higher = sum(x > y for x, y in zip(a, b, strict=True))
+    lower = sum(x < y for x, y in zip(a, b, strict=True))
+    by_score = sign_test(higher, lower)
     return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses,
-            "difference": difference, "p_value": p, "significant": p < 0.05}  # fmt: skip
+            "difference": difference, "p_value": p, "significant": p < 0.05,
+            "scores": {"higher": higher, "lower": lower, "equal": len(a) - higher - lower,
+                       "mean_difference": (sum(a) - sum(b)) / max(len(a), 1),
+                       "p_value": by_score, "significant": by_score < 0.05}}  # fmt: skip
 
 
 MAX_GENERAL_DROP = 0.02

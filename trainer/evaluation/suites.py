@@ -11,7 +11,8 @@ says whether each text answer is right given the reference (`judge_accuracy`).
 Items with tools are scored as calls (`scoring.py`), items with a response schema as
 structured output, the rest as text (exact match, token F1). An item is *right* when its call
 is wholly right, its output is schema-valid with every field right, or its token F1 is ≥ 0.5;
-pairs of versions are compared on that, with an exact sign test on the items only one got.
+pairs of versions are compared on that, with an exact sign test on the items only one got,
+and on the scores themselves (items one version scored higher than the other).
 Answers are greedy (temperature 0; no seed, so that the shared prefix of agent prompts is reused)
 from the version's GGUF in llama.cpp, in prefix order (items with the same tools and system prompt
 one after the other, so each reuses the last one's KV cache), each within a budget set by its
@@ -248,8 +249,21 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  paired: {p['wins']} wins, {p['losses']} losses, {p['ties']} ties; "
                          f"difference {p['difference'] * 100:+.1f} points, p = {p['p_value']:.3f}"
                          f" ({verdict})")  # fmt: skip
+            if _graded(p):
+                s = p["scores"]
+                verdict = "significant" if s["significant"] else "not significant"
+                lines.append(f"  paired on each item's score: {s['higher']} higher, {s['lower']} "
+                             f"lower, {s['equal']} equal; mean {s['mean_difference']:+.3f}, "
+                             f"p = {s['p_value']:.3f} ({verdict})")  # fmt: skip
     lines += [f"{suite}: skipped: {why}" for suite, why in report.get("skipped", {}).items()]
     return "\n".join(lines)
+
+
+def _graded(paired: dict[str, Any]) -> bool:
+    """Whether the scores moved in a way being right or not does not show."""
+    scores = paired.get("scores")
+    return scores is not None and (scores["higher"], scores["lower"]) != (
+        paired["wins"], paired["losses"])  # fmt: skip
 
 
 def _category_lines(entry: dict[str, Any], names: list[str]) -> list[str]:
