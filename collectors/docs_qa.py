@@ -6,8 +6,9 @@ served model is asked for one question and its answer per chunk, held to a JSON 
 constrained decoding: up to `concurrency` requests in flight, each with a time limit, retried
 with backoff by the `openai` client. A pair is kept when its answer is supported by its chunk
 (at least half of the answer's content words occur in it, and, with a judge model, the judge
-says the chunk states it) and is not a poor one (an answer that loops, a question that asks
-several things at once); the others are counted and kept out.
+says the chunk states it) and is not a poor one: a string of questions is cut to its first
+and an answer that loops to its first sentence, and a pair that still loops is dropped; the
+others are counted and kept out.
 Every pair, kept or not, is a line of `<home>/collectors/docs/<project>-<key>.jsonl` (question,
 answer, project, file, strategy, chunk preview and hash, status), written as it arrives: Ctrl-C
 keeps what is done, and a second run skips the chunks already done. Kept pairs go into the store
@@ -64,6 +65,7 @@ WRITER = (
     '{"question": "...", "answer": "..."}.'
 )
 _WORD = re.compile(r"[a-z0-9_]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
 _STOPWORDS = frozenset((
     "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "by", "is", "are",
     "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "as", "at",
@@ -123,7 +125,7 @@ class Report:
             f"{chunks}; {self.done_before} done before",
             f"  asked {asked} in {self.seconds:.1f} s ({rate:.2f}/s): {self.statuses['kept']} "
             f"pairs kept, {self.statuses['unsupported']} not supported by their chunk, "
-            f"{self.statuses['poor']} poor (looping, or several questions in one), "
+            f"{self.statuses['poor']} poor (looping), "
             f"{self.statuses['invalid']} not a question and answer, {self.statuses['failed']} "
             "failed (asked again on the next run)",
         ]
@@ -136,12 +138,30 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOPWORDS}
 
 
+def tidied(question: str, answer: str) -> tuple[str, str, str]:
+    """A small model's pair cut to what it can teach: a string of questions to its first
+    question and the answer to its first sentence (which answers that one), an answer that
+    loops to its first sentence (a small model at temperature 0 states the fact, then goes
+    round). Returns the question, the answer and what was cut ("" when nothing)."""
+    cut = []
+    if question.count("?") > 1:
+        question = question[: question.index("?") + 1]
+        cut.append("the question to its first")
+        answer = first_sentence(answer)
+    if repeats_itself(answer) and (shorter := first_sentence(answer)) != answer:
+        answer = shorter
+        cut.append("the answer to its first sentence")
+    return question, answer, " and ".join(cut)
+
+
+def first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text, maxsplit=1)[0]
+
+
 def poor(question: str, answer: str) -> str | None:
-    """Why a pair makes a poor example whatever its chunk says, or None."""
+    """Why a (tidied) pair still makes a poor example whatever its chunk says, or None."""
     if repeats_itself(answer) or repeats_itself(question):
         return "repeats itself"
-    if question.count("?") > 1:
-        return "asks several questions"
     return None
 
 
@@ -223,6 +243,7 @@ class Asker:
             return Pair("", text[:200], **base, status="invalid", reason="not the JSON asked for")
         if not question or not answer:
             return Pair(question, answer, **base, status="invalid", reason="empty")
+        question, answer, cut = tidied(question, answer)
         if problem := poor(question, answer):
             return Pair(question, answer, **base, status="poor", reason=problem)
         if not supported(answer, chunk.text):
@@ -231,7 +252,7 @@ class Asker:
         if self.options.judge and not await self.judged(chunk.text, question, answer):
             why = f"the judge {self.options.judge} found it unsupported"
             return Pair(question, answer, **base, status="unsupported", reason=why)
-        return Pair(question, answer, **base, status="kept")
+        return Pair(question, answer, **base, status="kept", reason=cut and f"cut {cut}")
 
     async def judged(self, text: str, question: str, answer: str) -> bool:
         """The judge's verdict: does the text say what the answer says?"""

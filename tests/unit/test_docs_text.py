@@ -123,18 +123,25 @@ def test_an_answer_must_come_from_its_chunk() -> None:
     assert not supported("Yes.", chunk)  # no content word to check
 
 
-def test_a_looping_answer_or_a_string_of_questions_is_a_poor_pair() -> None:
-    from collectors.docs_qa import poor
+def test_a_looping_answer_is_cut_to_its_first_sentence_and_one_that_still_loops_is_poor() -> None:
+    from collectors.docs_qa import poor, tidied
 
     assert poor("How long is the delay?", "It doubles, starting at ten seconds.") is None
+    assert tidied("How long is the delay?", "It doubles. Then it stops.") == (
+        "How long is the delay?", "It doubles. Then it stops.", "")  # fmt: skip
+    rambling = ("The maximum priority is 9. The priority of a job is 10. The priority of a job "
+                "is 10. The priority of a job is 10.")  # fmt: skip
+    assert tidied("What is the maximum priority?", rambling) == (
+        "What is the maximum priority?", "The maximum priority is 9.",
+        "the answer to its first sentence")  # fmt: skip
+    assert tidied("Where is the queue? How do workers start? Why?", "In a file. Workers run.") == (
+        "Where is the queue?", "In a file.", "the question to its first")  # fmt: skip
     looping = (
         "It is a list of options that can be set to a list of worker options, which "
         "can be set to a list of worker options, which can be set to a list of worker"
     )
     assert poor("What is the default?", looping) == "repeats itself"
     assert poor("How long is the delay?", "ten ten ten ten ten") == "repeats itself"
-    assert poor("What is the queue file? How do workers start?", "A file.") == (
-        "asks several questions")  # fmt: skip
 
 
 class Answers:
@@ -181,6 +188,10 @@ def test_pairs_are_held_to_the_schema_checked_against_the_chunk_and_judged() -> 
                           "answer": "It doubles, from ten, it doubles, from ten, it doubles, "
                                     "from ten, it doubles, from ten"})  # fmt: skip
     assert ask(looping)[0:2] == ("poor", "repeats itself")
+    going_round = json.dumps({"question": "How long is the delay?",
+                              "answer": "It doubles, from ten. It doubles from ten and it doubles "
+                                        "from ten and it doubles from ten."})  # fmt: skip
+    assert ask(going_round)[0:2] == ("kept", "cut the answer to its first sentence")
     status, reason, asked = ask(pair, '{"supported": false}', judge="big")
     assert (status, reason, asked[1]["model"]) == (
         "unsupported", "the judge big found it unsupported", "big")  # fmt: skip
