@@ -17,11 +17,10 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.cli import bench_folder
 from tests.support.cli import loragate_step as run
 from tests.support.servers import gateway
 
@@ -40,11 +39,7 @@ def main() -> None:
                         help="an empty folder for the projects and the home, kept afterwards "
                              "to read the pairs and answers [a temporary one]")  # fmt: skip
     args = parser.parse_args()
-    if args.workdir:
-        args.workdir.mkdir(parents=True)
-    with (nullcontext(str(args.workdir)) if args.workdir
-          else tempfile.TemporaryDirectory()) as tmp:  # fmt: skip
-        root = Path(tmp)
+    with bench_folder(args.workdir) as root:
         projects = []
         for source in args.project or FIXTURES:
             projects.append(str(root / source.resolve().name))

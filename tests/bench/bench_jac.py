@@ -24,13 +24,13 @@ import json
 import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gateway.generation import GenerationRequest
 from gateway.prompts import mtllm
+from tests.support.cli import bench_folder
 from tests.support.cli import loragate_step as run
 from tests.support.jac import jac_cli, jac_run
 from tests.support.servers import gateway
@@ -82,10 +82,12 @@ def main() -> None:
     parser.add_argument("--epochs", help="passed to retrain [its default]")
     parser.add_argument("--eval-fraction", default="0.25")
     parser.add_argument("--recipe", type=Path, help="passed to retrain: a TOML recipe file")
+    parser.add_argument("--workdir", type=Path,
+                        help="an empty folder for the corpus and the home, kept afterwards "
+                             "[a temporary one]")  # fmt: skip
     args = parser.parse_args()
     jac_cli()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    with bench_folder(args.workdir) as root:
         corpus = root / "corpus"
         shutil.copytree(args.corpus, corpus)
         with gateway(root) as server:

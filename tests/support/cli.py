@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -29,3 +32,15 @@ def loragate_step(home: Path, *args: str) -> str:
         raise SystemExit(f"loragate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     print(f"  loragate {' '.join(args[:2])}: {time.monotonic() - started:.0f} s", flush=True)
     return done.stdout
+
+
+@contextmanager
+def bench_folder(kept: Path | None) -> Iterator[Path]:
+    """A benchmark's working folder: `kept` (made empty, left afterwards to read what the run
+    wrote), else a temporary folder removed at the end."""
+    if kept is not None:
+        kept.mkdir(parents=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp)
