@@ -7,8 +7,8 @@ constrained decoding: up to `concurrency` requests in flight, each with a time l
 with backoff by the `openai` client. A pair is kept when its answer is supported by its chunk
 (at least half of the answer's content words occur in it, and, with a judge model, the judge
 says the chunk states it) and is not a poor one: a string of questions is cut to its first
-and an answer that loops to its first sentence, and a pair that still loops is dropped; the
-others are counted and kept out.
+and an answer that loops to its first sentence, and a pair that still loops, whose question is
+cut off or whose answer stops mid-sentence is dropped; the others are counted and kept out.
 Every pair, kept or not, is a line of `<home>/collectors/docs/<project>-<key>.jsonl` (question,
 answer, project, file, strategy, chunk preview and hash, status), written as it arrives: Ctrl-C
 keeps what is done, and a second run skips the chunks already done. Kept pairs go into the store
@@ -65,6 +65,8 @@ WRITER = (
     '{"question": "...", "answer": "..."}.'
 )
 _WORD = re.compile(r"[a-z0-9_]+")
+SHORT_ANSWER_WORDS = 4
+_FINISHED = (".", "!", "?", ")", "`", '"', "'")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
 _STOPWORDS = frozenset((
     "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "by", "is", "are",
@@ -125,7 +127,7 @@ class Report:
             f"{chunks}; {self.done_before} done before",
             f"  asked {asked} in {self.seconds:.1f} s ({rate:.2f}/s): {self.statuses['kept']} "
             f"pairs kept, {self.statuses['unsupported']} not supported by their chunk, "
-            f"{self.statuses['poor']} poor (looping), "
+            f"{self.statuses['poor']} poor (looping or cut off), "
             f"{self.statuses['invalid']} not a question and answer, {self.statuses['failed']} "
             "failed (asked again on the next run)",
         ]
@@ -159,9 +161,15 @@ def first_sentence(text: str) -> str:
 
 
 def poor(question: str, answer: str) -> str | None:
-    """Why a (tidied) pair still makes a poor example whatever its chunk says, or None."""
+    """Why a (tidied) pair still makes a poor example whatever its chunk says, or None: it
+    loops, its question is cut off or is not one, or its answer stops mid-sentence (a short
+    answer such as "10 megabytes" needs no full stop)."""
     if repeats_itself(answer) or repeats_itself(question):
         return "repeats itself"
+    if not question.endswith("?"):
+        return "the question is cut off or not a question"
+    if len(answer.split()) > SHORT_ANSWER_WORDS and not answer.endswith(_FINISHED):
+        return "the answer stops mid-sentence"
     return None
 
 

@@ -136,6 +136,11 @@ def test_a_looping_answer_is_cut_to_its_first_sentence_and_one_that_still_loops_
         "the answer to its first sentence")  # fmt: skip
     assert tidied("Where is the queue? How do workers start? Why?", "In a file. Workers run.") == (
         "Where is the queue?", "In a file.", "the question to its first")  # fmt: skip
+    assert poor("What is the largest data file?", "10 megabytes") is None  # short: no stop needed
+    assert poor("What is the purpose of the", "The file.") == (
+        "the question is cut off or not a question")  # fmt: skip
+    assert poor("What is the queue file?", "The default queue file in tinyq is a file named") == (
+        "the answer stops mid-sentence")  # fmt: skip
     looping = (
         "It is a list of options that can be set to a list of worker options, which "
         "can be set to a list of worker options, which can be set to a list of worker"
