@@ -58,9 +58,8 @@ def main() -> None:
     entry = report["suites"]["held-out"]
     for metric in ("token_f1", "exact_match"):
         before, after = entry[base].get(metric, {}), entry[new].get(metric, {})
-        value = "rate" if "rate" in before else "value"
         print(f"held-out {metric} ({entry['n']} questions on files not trained on): "
-              f"{before.get(value, 0):.3f} -> {after.get(value, 0):.3f}")  # fmt: skip
+              f"{_shown(before)} -> {_shown(after)}")  # fmt: skip
     p = entry["paired"]
     print(f"paired on being right (F1 >= 0.5): {p['wins']} wins, {p['losses']} losses, "
           f"{p['ties']} ties, p = {p['p_value']:.3f}")  # fmt: skip
@@ -68,6 +67,12 @@ def main() -> None:
     verdict = "significant" if s["significant"] else "not significant"
     print(f"paired on token F1: {s['higher']} higher, {s['lower']} lower, {s['equal']} equal, "
           f"p = {s['p_value']:.3f} ({verdict})")  # fmt: skip
+
+
+def _shown(metric: dict) -> str:
+    """A rate or a mean with its 95 % interval."""
+    low, high = metric.get("interval", [0, 0])
+    return f"{metric.get('rate', metric.get('value', 0)):.3f} [{low:.2f}, {high:.2f}]"
 
 
 if __name__ == "__main__":

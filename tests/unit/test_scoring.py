@@ -24,7 +24,7 @@ from trainer.evaluation import (
     score_items,
     sign_test,
 )
-from trainer.evaluation.scoring import same_value, score_call, token_f1
+from trainer.evaluation.scoring import mean_interval, same_value, score_call, token_f1
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "required": ["city"],
@@ -92,6 +92,15 @@ def test_suite_metrics_carry_n_and_wilson_intervals() -> None:
     }
     assert metrics["exact_match"]["rate"] == 1.0 and metrics["argument_f1"]["value"] == 0.5
     assert metrics["right"]["rate"] == 0.5 and metrics["right"]["n"] == 2
+    assert metrics["token_f1"] == {"value": 1.0, "n": 1, "interval": [0.0, 1.0]}  # one: no spread
+
+
+def test_mean_token_f1_comes_with_an_interval_of_the_mean() -> None:
+    low, high = mean_interval([0.2, 0.4, 0.6, 0.8])
+    assert (low, high) == (pytest.approx(0.247, abs=1e-3), pytest.approx(0.753, abs=1e-3))
+    assert mean_interval([0.0] * 3 + [1.0] * 3) == (pytest.approx(0.062, abs=1e-3),
+                                                    pytest.approx(0.938, abs=1e-3))  # fmt: skip
+    assert mean_interval([1.0] * 5) == (1.0, 1.0)  # every answer the same: nothing to spread
 
 
 def test_an_answer_has_room_for_its_reference_and_answers_run_in_prefix_order() -> None:

@@ -15,6 +15,7 @@ it as the recorded validated script does.
 from __future__ import annotations
 
 import json
+import math
 import re
 import string
 from collections import Counter
@@ -280,12 +281,24 @@ def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, 
     if tp + fp + fn:
         metrics["argument_f1"] = {"value": 2 * tp / (2 * tp + fp + fn), "n": tp + fp + fn}
     if f1s:
-        metrics["token_f1"] = {"value": sum(f1s) / len(f1s), "n": len(f1s)}
+        metrics["token_f1"] = {"value": sum(f1s) / len(f1s), "n": len(f1s),
+                               "interval": list(mean_interval(f1s))}  # fmt: skip
     right = sum(score >= RIGHT for score in per_item)
     low, high = wilson(right, len(per_item))
     metrics["right"] = {"rate": right_rate(per_item), "n": len(per_item),
                         "interval": [low, high]}  # fmt: skip
     return metrics, per_item
+
+
+def mean_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
+    """A 95 % interval of the mean of scores in [0, 1] (normal approximation, clipped)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return 0.0, 1.0
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = z * sd / math.sqrt(n)
+    return max(0.0, mean - half), min(1.0, mean + half)
 
 
 def right_rate(scores: list[float]) -> float:

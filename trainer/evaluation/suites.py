@@ -237,6 +237,10 @@ def render(report: dict[str, Any]) -> str:
                     low, high = value["interval"]
                     cells.append(f"{value['rate']:.3f} ({low:.3f}-{high:.3f}) n={value['n']}"
                                  .rjust(34))  # fmt: skip
+                elif "interval" in value:
+                    low, high = value["interval"]
+                    cells.append(f"{value['value']:.3f} ({low:.3f}-{high:.3f}) n={value['n']}"
+                                 .rjust(34))  # fmt: skip
                 else:
                     cells.append(f"{value['value']:.3f} n={value['n']}".rjust(34))
             target = SEED_TARGETS.get(metric)
