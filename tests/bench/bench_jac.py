@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--epochs", help="passed to retrain [its default]")
     parser.add_argument("--eval-fraction", default="0.25")
     parser.add_argument("--recipe", type=Path, help="passed to retrain: a TOML recipe file")
+    parser.add_argument("--no-programs", dest="programs", action="store_false",
+                        help="stop after `loragate eval` (to compare recipes quickly)")  # fmt: skip
     parser.add_argument("--workdir", type=Path,
                         help="an empty folder for the corpus and the home, kept afterwards "
                              "[a temporary one]")  # fmt: skip
@@ -109,6 +111,8 @@ def main() -> None:
         for metric in ("jac_parse_rate", "jac_type_correct_rate", "jac_field_match"):
             before, after = entry[base].get(metric, {}), entry[new].get(metric, {})
             print(f"  loragate eval {metric}: {_rate(before)} -> {_rate(after)}")
+        if not args.programs:
+            return
         with gateway(root, env={"LORAGATE_CONSTRAIN_TYPES": "0"}) as server:
             for version in (base, new):
                 ran = programs(home, server.url, files, version)
