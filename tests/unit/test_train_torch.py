@@ -19,7 +19,7 @@ from trainer.data.dataset import BuildOptions, build
 from trainer.lora.base_model import BaseModelError, resolve
 from trainer.lora.batches import Batch, make_batches, prepare_examples
 from trainer.lora.encode import IGNORE, Encoded
-from trainer.lora.recipe import Recipe, call_share
+from trainer.lora.recipe import Recipe, call_share, typed_share
 from trainer.lora.torch_loop import LoraModel
 from trainer.lora.train import read_jsonl, train_run
 
@@ -159,5 +159,11 @@ def test_the_default_recipe_gives_agent_data_more_passes_in_bigger_micro_batches
     chat = Recipe.for_model(135_000_000, 42, 0.0)
     assert (chat.batch_size, chat.epochs, chat.learning_rate) == (8, 2.0, 5e-4)
     assert Recipe.for_model(135_000_000, 150, 0.2).epochs == 1.0
+    # Jac typed values: about 600 example-passes (1 to 3) at 2e-3
+    jac = {"train": 181, "per_workload": {"jac": {"train": 166}, "replay": {"train": 15}}}
+    assert typed_share(jac) == pytest.approx(166 / 181)
+    typed = Recipe.for_model(135_000_000, 181, 0.0, typed_share(jac))
+    assert (typed.batch_size, typed.epochs, typed.learning_rate) == (8, 3.0, 2e-3)
+    assert Recipe.for_model(135_000_000, 1000, 0.0, 0.9).epochs == 1.0
     # what the user sets wins
     assert Recipe.for_model(135_000_000, 101, 0.9, epochs=6).epochs == 6

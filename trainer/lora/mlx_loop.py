@@ -24,7 +24,7 @@ from typing import Any
 from gateway.errors import TrainingError, TrainingInterrupted
 from gateway.store import Store
 from trainer.lora.base_model import count_parameters
-from trainer.lora.recipe import Recipe, call_share, load_recipe
+from trainer.lora.recipe import Recipe, call_share, load_recipe, typed_share
 from trainer.lora.runs import Run
 
 PREFIX = "LORAGATE "  # the driver's report lines
@@ -102,7 +102,7 @@ def train_run(
     manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
     counts = manifest["counts"]
     recipe = load_recipe(recipe_file, count_parameters(base_dir), counts["train"],
-                         call_share(counts), **(overrides or {}))  # fmt: skip
+                         call_share(counts), typed_share(counts), **(overrides or {}))  # fmt: skip
     data = dataset_dir / "mlx"
     lines = sum(1 for _ in (data / "train.jsonl").open(encoding="utf-8"))
     if lines == 0:

@@ -18,7 +18,7 @@ from gateway.errors import (
 from gateway.store import Store
 from trainer.lora import base_model as bases
 from trainer.lora.batches import make_batches, prepare_examples
-from trainer.lora.recipe import Recipe, call_share, load_recipe
+from trainer.lora.recipe import Recipe, call_share, load_recipe, typed_share
 from trainer.lora.runs import Run
 
 if TYPE_CHECKING:
@@ -83,7 +83,8 @@ def train_run(
     if run is None:
         counts = manifest["counts"]
         recipe = load_recipe(recipe_file, bases.count_parameters(base_dir), counts["train"],
-                             call_share(counts), **(overrides or {}))  # fmt: skip
+                             call_share(counts), typed_share(counts),
+                             **(overrides or {}))  # fmt: skip
         model = _model(base_dir, recipe)
         run = Run.new(
             home, dataset_hash=manifest["hash"], base=str(base if base else base_dir),
