@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.cli import bench_folder
+from tests.support.cli import bench_folder, with_interval
 from tests.support.cli import loragate_step as run
 from tests.support.servers import gateway
 
@@ -59,7 +59,7 @@ def main() -> None:
     for metric in ("token_f1", "exact_match"):
         before, after = entry[base].get(metric, {}), entry[new].get(metric, {})
         print(f"held-out {metric} ({entry['n']} questions on files not trained on): "
-              f"{_shown(before)} -> {_shown(after)}")  # fmt: skip
+              f"{with_interval(before)} -> {with_interval(after)}")  # fmt: skip
     p = entry["paired"]
     print(f"paired on being right (F1 >= 0.5): {p['wins']} wins, {p['losses']} losses, "
           f"{p['ties']} ties, p = {p['p_value']:.3f}")  # fmt: skip
@@ -67,12 +67,6 @@ def main() -> None:
     verdict = "significant" if s["significant"] else "not significant"
     print(f"paired on token F1: {s['higher']} higher, {s['lower']} lower, {s['equal']} equal, "
           f"p = {s['p_value']:.3f} ({verdict})")  # fmt: skip
-
-
-def _shown(metric: dict) -> str:
-    """A rate or a mean with its 95 % interval."""
-    low, high = metric.get("interval", [0, 0])
-    return f"{metric.get('rate', metric.get('value', 0)):.3f} [{low:.2f}, {high:.2f}]"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ mtllm 0.3.2):
    gateway judges each one), and how many calls raised in the program; then once more with
    each behind the constraining gateway, as users get them by default.
 
-    python tests/bench/bench_jac.py [--corpus tests/fixtures/jac/corpus] [--epochs N] [--recipe F]
+    python tests/bench/bench_jac.py [--corpus DIR] [--epochs N] [--recipe F] [--no-programs]
+        [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gateway.generation import GenerationRequest
 from gateway.prompts import mtllm
-from tests.support.cli import bench_folder
+from tests.support.cli import bench_folder, with_interval
 from tests.support.cli import loragate_step as run
 from tests.support.jac import jac_cli, jac_run
 from tests.support.servers import gateway
@@ -95,10 +96,10 @@ def main() -> None:
         with gateway(root) as server:
             home = server.home
             print(run(home, "collect", "jac", str(corpus), "--timeout", "600").strip())
-        epochs = ["--epochs", args.epochs] if args.epochs else []
-        epochs += ["--recipe", str(args.recipe.resolve())] if args.recipe else []
+        flags = ["--epochs", args.epochs] if args.epochs else []
+        flags += ["--recipe", str(args.recipe.resolve())] if args.recipe else []
         retrain = ["retrain", "--workload", "jac", "--no-gate", "--eval-fraction",
-                   args.eval_fraction, *epochs]  # fmt: skip
+                   args.eval_fraction, *flags]  # fmt: skip
         print(run(home, *retrain))
         versions = json.loads(run(home, "models", "--json"))
         base, new = versions[0]["name"], versions[-1]["name"]
@@ -110,7 +111,7 @@ def main() -> None:
               f"({', '.join(f.name for f in files)})")  # fmt: skip
         for metric in ("jac_parse_rate", "jac_type_correct_rate", "jac_field_match"):
             before, after = entry[base].get(metric, {}), entry[new].get(metric, {})
-            print(f"  loragate eval {metric}: {_rate(before)} -> {_rate(after)}")
+            print(f"  loragate eval {metric}: {with_interval(before)} -> {with_interval(after)}")
         if not args.programs:
             return
         with gateway(root, env={"LORAGATE_CONSTRAIN_TYPES": "0"}) as server:
@@ -121,11 +122,6 @@ def main() -> None:
             for version in (base, new):
                 ran = programs(home, server.url, files, version)
                 print(f"  jac run, constrained (the default), {version}: {_ran(*ran)}")
-
-
-def _rate(metric: dict) -> str:
-    low, high = metric.get("interval", [0, 0])
-    return f"{metric.get('rate', 0):.3f} [{low:.2f}, {high:.2f}]"
 
 
 def _ran(typed: int, asks: int, raised: int, calls: int) -> str:

@@ -34,6 +34,13 @@ def loragate_step(home: Path, *args: str) -> str:
     return done.stdout
 
 
+def with_interval(metric: dict) -> str:
+    """A benchmark's line for a rate or a mean from `loragate eval --json`, with its 95 %
+    interval: `0.827 [0.70, 0.91]`."""
+    low, high = metric.get("interval", [0, 0])
+    return f"{metric.get('rate', metric.get('value', 0)):.3f} [{low:.2f}, {high:.2f}]"
+
+
 @contextmanager
 def bench_folder(kept: Path | None) -> Iterator[Path]:
     """A benchmark's working folder: `kept` (made empty, left afterwards to read what the run

@@ -293,9 +293,9 @@ def score_items(items: list[Item], answers: list[Assembled]) -> tuple[dict[str, 
 def mean_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
     """A 95 % interval of the mean of scores in [0, 1] (normal approximation, clipped)."""
     n = len(values)
-    mean = sum(values) / n
     if n < 2:
         return 0.0, 1.0
+    mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = z * sd / math.sqrt(n)
     return max(0.0, mean - half), min(1.0, mean + half)

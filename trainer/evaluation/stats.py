@@ -25,12 +25,13 @@ def paired(a: list[float], b: list[float]) -> dict[str, Any]:
     difference is significant (sign test, p < 0.05). `scores`: the same test on the items'
     scores themselves (higher, lower, equal), which sees a graded score (token F1, field
     match) move on items that stay on one side of right."""
-    wins = sum(x >= RIGHT > y for x, y in zip(a, b, strict=True))
-    losses = sum(y >= RIGHT > x for x, y in zip(a, b, strict=True))
+    pairs = list(zip(a, b, strict=True))
+    wins = sum(x >= RIGHT > y for x, y in pairs)
+    losses = sum(y >= RIGHT > x for x, y in pairs)
     p = sign_test(wins, losses)
     difference = right_rate(a) - right_rate(b)
-    higher = sum(x > y for x, y in zip(a, b, strict=True))
-    lower = sum(x < y for x, y in zip(a, b, strict=True))
+    higher = sum(x > y for x, y in pairs)
+    lower = sum(x < y for x, y in pairs)
     by_score = sign_test(higher, lower)
     return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses,
             "difference": difference, "p_value": p, "significant": p < 0.05,

@@ -233,16 +233,11 @@ def render(report: dict[str, Any]) -> str:
                 value = entry[name].get(metric)
                 if value is None:
                     cells.append(f"{'-':>34}")
-                elif "rate" in value:
-                    low, high = value["interval"]
-                    cells.append(f"{value['rate']:.3f} ({low:.3f}-{high:.3f}) n={value['n']}"
-                                 .rjust(34))  # fmt: skip
-                elif "interval" in value:
-                    low, high = value["interval"]
-                    cells.append(f"{value['value']:.3f} ({low:.3f}-{high:.3f}) n={value['n']}"
-                                 .rjust(34))  # fmt: skip
                 else:
-                    cells.append(f"{value['value']:.3f} n={value['n']}".rjust(34))
+                    number = value["rate"] if "rate" in value else value["value"]
+                    low, high = value.get("interval", (None, None))
+                    spread = f" ({low:.3f}-{high:.3f})" if low is not None else ""
+                    cells.append(f"{number:.3f}{spread} n={value['n']}".rjust(34))
             target = SEED_TARGETS.get(metric)
             label = f"{metric} (target > {target:.0%})" if target else metric
             lines.append(f"  {label:<30}" + "".join(cells))

@@ -74,11 +74,11 @@ class Recipe(BaseModel):
         else:
             base = {"learning_rate": 2e-4, "r": 8, "alpha": 16}
         if examples and call_share >= 0.5:
-            base.update(batch_size=16, epochs=float(min(max(round(AGENT_PASSES / examples), 1), 4)))
+            base.update(batch_size=16, epochs=_passes(AGENT_PASSES, examples, most=4))
             if small:
                 base["learning_rate"] = 3e-3
         elif examples and typed_share >= 0.5:
-            base["epochs"] = float(min(max(round(TYPED_PASSES / examples), 1), 3))
+            base["epochs"] = _passes(TYPED_PASSES, examples, most=3)
             if small:
                 base["learning_rate"] = 2e-3
         elif examples is not None and examples >= 100:
@@ -88,6 +88,11 @@ class Recipe(BaseModel):
 
 AGENT_PASSES = 400
 TYPED_PASSES = 600
+
+
+def _passes(example_passes: int, examples: int, most: int) -> float:
+    """Whole passes that come nearest `example_passes` in all: at least one, at most `most`."""
+    return float(min(max(round(example_passes / examples), 1), most))
 
 
 def load_recipe(
