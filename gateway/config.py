@@ -151,8 +151,10 @@ class Settings(BaseModel):
     retrain_min_new_examples: int = Field(
         50, ge=1, description="Judged interactions since the last retrain that make one due."
     )
-    export_quant: Quant = Field(
-        "Q4_K_M", description="How retrained versions are quantized for serving."
+    export_quant: Quant | None = Field(
+        None,
+        description="How retrained versions are quantized for serving; None: Q8_0 for models "
+        "under 1B parameters (4 bits cost a small model measurably), Q4_K_M above.",
     )
     ollama_deploy: str | None = Field(
         None, description="URL of an Ollama that model versions are also deployed to."

@@ -89,7 +89,8 @@ class RetrainResult:
 
 @dataclass(frozen=True)
 class RetrainOptions:
-    """What `loragate retrain` was asked for. `quant`: how the served GGUF is quantized;
+    """What `loragate retrain` was asked for. `quant`: how the served GGUF is quantized (None:
+    by the base's size, `quant_for`);
     `gated`: a version that fails the promotion gate is registered as `failed` (with False it
     becomes a candidate anyway, the gate's verdict recorded); `llama_cpp_dir`: a llama.cpp
     checkout whose converters export uses; `recipe_file`: hyperparameters over the defaults
@@ -101,7 +102,7 @@ class RetrainOptions:
     recipe_file: Path | None = None
     dry_run: bool = False
     gated: bool = True
-    quant: str = "Q4_K_M"
+    quant: str | None = None
     llama_cpp_dir: Path | None = None
     eval_fraction: float = 0.1  # of each workload's conversations, held out for evaluation
 
@@ -172,13 +173,14 @@ class _Retrain:
 
     def _make(self, result: RetrainResult, run: Run, dataset_hash: str, staging: Path) -> None:
         """Export, evaluate, deploy and register: everything after training that leaves files."""
-        from trainer.export.gguf import ExportOptions, export
+        from trainer.export.gguf import ExportOptions, export, quant_for
 
         with self.stage("export"):
-            options = ExportOptions(quant=self.options.quant, reference_gguf=self.gguf,
+            base_dir = bases.resolve(self.gguf, self.home)
+            quant = self.options.quant or quant_for(bases.count_parameters(base_dir))
+            options = ExportOptions(quant=quant, reference_gguf=self.gguf,
                                     llama_cpp_dir=self.options.llama_cpp_dir)  # fmt: skip
-            artifacts = export(run.adapter, bases.resolve(self.gguf, self.home), staging,
-                               self.home, options, self.say)  # fmt: skip
+            artifacts = export(run.adapter, base_dir, staging, self.home, options, self.say)
         with self.stage("evaluate"):
             result.metrics = self._evaluate(run, artifacts, dataset_hash)
         if self.ollama is not None and result.passed:  # a failed version is kept, not deployed

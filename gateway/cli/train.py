@@ -86,7 +86,8 @@ def _retrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--quant",
         choices=get_args(Quant),
-        help="quantization of the served GGUF [LORAGATE_EXPORT_QUANT, Q4_K_M]",
+        help="quantization of the served GGUF [LORAGATE_EXPORT_QUANT, else Q8_0 under 1B "
+        "parameters, Q4_K_M above]",
     )
     p.add_argument("--eval-fraction", type=float, default=0.1,
                    help="share of each workload's conversations (a collector's files) held "

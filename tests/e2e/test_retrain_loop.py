@@ -100,6 +100,7 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         assert v1["states"]["*"]["state"] == "candidate"
         assert v1["parent"] == f"{BASE}@v0" and v1["run_id"].startswith("run-")
         assert set(v1["files"]) == {"gguf", "adapter_gguf", "peft"}
+        assert v1["files"]["gguf"]["path"].endswith("model-Q8_0.gguf")  # a small model: 8 bits
         for record in v1["files"].values():
             assert Path(record["path"]).exists() and len(record["sha256"]) == 64
         assert v1["metrics"]["eval_loss"] < v1["metrics"]["base_eval_loss"]
@@ -138,13 +139,13 @@ async def test_retrain_serves_candidates_and_rollback_undoes_one_change_at_a_tim
         # (a recipe file sets hyperparameters over the defaults, as for `loragate train`)
         recipe = home / "slow.toml"
         recipe.write_text("learning_rate = 1e-5\n")
-        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q8_0",
+        again = loragate(home, "retrain", "--max-steps", "2", "--quant", "Q4_K_M",
                          "--recipe", str(recipe))  # fmt: skip
         assert again.returncode == 0, again.stderr
         v2 = versions(home)[f"{BASE}@v2"]
         trained = json.loads((home / "runs" / v2["run_id"] / "recipe.json").read_text())
         assert trained["learning_rate"] == 1e-5 and trained["max_steps"] == 2
-        assert v2["files"]["gguf"]["path"].endswith("model-Q8_0.gguf")
+        assert v2["files"]["gguf"]["path"].endswith("model-Q4_K_M.gguf")
         assert v2["parent"] == f"{BASE}@v1"
         assert isinstance(v2["metrics"]["active_eval_loss"], float)
         assert f"active {BASE}@v1" in again.stdout

@@ -2,7 +2,8 @@
 
     merged/            base + adapter merged (transient, fp32 safetensors)
     model-f16.gguf     llama.cpp's convert_hf_to_gguf.py (kept only when asked)
-    model-Q4_K_M.gguf  quantized by llama_model_quantize: what is served
+    model-<quant>.gguf quantized by llama_model_quantize: what is served (`quant_for`: Q8_0
+                       under 1B parameters, Q4_K_M above)
     adapter.gguf       convert_lora_to_gguf.py --base: the bare LoRA (a few MB) for engines
                        that apply adapters at load (`Llama(lora_path=...)`)
     adapter/           the PEFT adapter, for runtime-LoRA servers (vLLM) and further training
@@ -49,13 +50,24 @@ class Artifacts:
     checks: dict[str, Any] = field(default_factory=dict)
 
 
+SMALL_MODEL = 1_000_000_000  # parameters below which 4-bit quantization costs measurably
+
+
+def quant_for(parameters: int) -> str:
+    """The served quantization when none is asked for. Under 1B parameters Q8_0: measured on
+    SmolLM2-135M, one Jac adapter answered 43 of 52 held-out call sites with the declared type
+    as Q4_K_M, 44 as Q5_K_M, 48 as Q8_0 and 47 as F16, at the same speed on 2 cores (Q8_0
+    145 MB, Q4_K_M 105 MB). Above, the 4-bit file's halved size and memory matter more."""
+    return "Q8_0" if parameters < SMALL_MODEL else "Q4_K_M"
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """How a trained adapter is exported: `quant` is the served GGUF's quantization;
     `reference_gguf` (the served base) is what the tokenizer must agree with; `llama_cpp_dir`
     a llama.cpp checkout whose converters to use (else llama-cpp-python's source)."""
 
-    quant: str = "Q4_K_M"
+    quant: str
     reference_gguf: Path | None = None
     llama_cpp_dir: Path | None = None
     keep_f16: bool = False
@@ -63,7 +75,7 @@ class ExportOptions:
 
 def export(
     adapter: Path, base_dir: Path, out: Path, home: Path,
-    options: ExportOptions = ExportOptions(), say: Say = to_stderr,
+    options: ExportOptions, say: Say = to_stderr,
 ) -> Artifacts:  # fmt: skip
     """Merge, convert, quantize and check; the artifacts land in `out`."""
     quant = options.quant
