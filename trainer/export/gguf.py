@@ -50,7 +50,7 @@ class Artifacts:
     checks: dict[str, Any] = field(default_factory=dict)
 
 
-SMALL_MODEL = 1_000_000_000  # parameters below which 4-bit quantization costs measurably
+EIGHT_BITS_BELOW = 1_000_000_000  # parameters: below, 4-bit quantization costs measurably
 
 
 def quant_for(parameters: int) -> str:
@@ -58,7 +58,7 @@ def quant_for(parameters: int) -> str:
     SmolLM2-135M, one Jac adapter answered 43 of 52 held-out call sites with the declared type
     as Q4_K_M, 44 as Q5_K_M, 48 as Q8_0 and 47 as F16, at the same speed on 2 cores (Q8_0
     145 MB, Q4_K_M 105 MB). Above, the 4-bit file's halved size and memory matter more."""
-    return "Q8_0" if parameters < SMALL_MODEL else "Q4_K_M"
+    return "Q8_0" if parameters < EIGHT_BITS_BELOW else "Q4_K_M"
 
 
 @dataclass(frozen=True)
