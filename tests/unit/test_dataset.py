@@ -11,6 +11,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.generation import Assembled, AssembledCall, Finish, GenerationRequest
+from gateway.recording.corrections import Correction
 from gateway.recording.recorder import Recorder
 from gateway.recording.records import FeedbackRecord, InteractionRecord
 from gateway.store import Store
@@ -174,6 +175,25 @@ def test_the_split_is_deterministic_and_keeps_conversations_on_one_side(home: Pa
     assert held and not train & held
     other, _ = build_all(home, eval_fraction=0.5, seed=4)
     assert other != first
+
+
+async def test_a_corrected_call_gives_the_same_dataset_on_every_build(home: Path) -> None:
+    recorder = Recorder(home)
+    await recorder.start()
+    ask = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Show me main.py"}]
+    recorder.submit(exchange("ia_show", ask, text="It is a Python file."))
+    await recorder.flush()
+    wanted = {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "read_file", "arguments": '{"path": "main.py"}'}}]}  # fmt: skip
+    correction = Correction.from_message(wanted).text()
+    recorder.submit(FeedbackRecord("ia_show", time.time(), accepted=False, correction=correction))
+    await recorder.close()
+    first, manifest = build_all(home)
+    again, _ = build_all(home)
+    assert first == again and first.name == manifest["hash"]
+    [shown] = [e for e in lines(first / "train.jsonl") if e["id"] == "ia_show"]
+    [call] = shown["messages"][-1]["tool_calls"]
+    assert call["function"] == {"name": "read_file", "arguments": '{"path": "main.py"}'}
 
 
 def test_mlx_layout_has_one_line_per_target_turn(home: Path) -> None:

@@ -15,6 +15,7 @@ and none on the others (failed or unjudged turns stay as context).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -92,7 +93,10 @@ class Interaction:
         """The assistant turn to learn: the correction (its `<tool_call>` blocks as tool
         calls), else what the model said."""
         if self.correction is not None:
-            return Correction.from_text(self.correction).message()
+            corrected = Correction.from_text(self.correction).message()
+            for n, call in enumerate(corrected.get("tool_calls", [])):
+                call["id"] = _stable_call_id(self.id, n)  # the same dataset on every build
+            return corrected
         message: dict[str, Any] = {"role": "assistant", "content": self.response_text}
         if self.tool_calls:
             message["tool_calls"] = [
@@ -133,6 +137,10 @@ class Example:
             "trust": self.trust, "sources": self.sources, "targets": self.targets,
             "messages": self.messages, "tools": self.tools,
         } | ({"json_schema": self.json_schema} if self.json_schema else {})  # fmt: skip
+
+
+def _stable_call_id(interaction_id: str, n: int) -> str:
+    return "call_" + hashlib.sha256(f"{interaction_id}:{n}".encode()).hexdigest()[:24]
 
 
 def interaction_from_row(

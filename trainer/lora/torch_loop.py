@@ -1,5 +1,5 @@
-"""LoRA training with peft + transformers: CUDA with bf16 autocast when present, CPU fp32
-otherwise.
+"""LoRA training with peft + transformers: CUDA with bf16 autocast when present; CPU in fp32,
+or under bf16 autocast where the recipe asks for it (`cpu_bf16`) and the CPU has native bf16.
 
 Batches. Examples are grouped by the prefix they share (agent requests repeat the same system
 prompt and tool schemas, ~95 % of their tokens), sorted by the length of what follows and cut
@@ -50,6 +50,7 @@ class LoraModel:
         if recipe.threads:
             torch.set_num_threads(recipe.threads)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.bf16 = self.device == "cuda" or (recipe.cpu_bf16 and _cpu_has_bf16(torch))
         self.tokenizer = AutoTokenizer.from_pretrained(base)
         # a base converted by an older loragate keeps that version's copy of the template
         self.tokenizer.chat_template = serving_template(self.tokenizer.chat_template)
@@ -68,10 +69,7 @@ class LoraModel:
         self.parameters = sum(p.numel() for p in model.parameters())
 
     def autocast(self) -> Any:
-        torch = self.torch
-        if self.device == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
+        return self.torch.autocast(self.device, dtype=self.torch.bfloat16, enabled=self.bf16)
 
     def loss_sum(self, batch: Batch) -> Any:
         """Summed cross-entropy over the batch's target tokens."""
@@ -108,6 +106,14 @@ class LoraModel:
         return torch.nn.functional.cross_entropy(
             logits.float(), labels[:, 1:][predicts], reduction="sum"
         )
+
+
+def _cpu_has_bf16(torch: Any) -> bool:
+    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX); emulated, it is slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def train(

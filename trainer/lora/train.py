@@ -95,7 +95,8 @@ def train_run(
         model = _model(base_dir, recipe)
         run.status = "running"
     run.save(store)
-    _say(f"{run.id}: {model.parameters / 1e6:.1f} M parameters on {model.device}, "
+    _say(f"{run.id}: {model.parameters / 1e6:.1f} M parameters on {model.device}"
+         f"{' (bf16)' if model.bf16 else ''}, "
          f"dataset {manifest['hash']}", progress)  # fmt: skip
     return _fit(run, store, model, recipe, dataset_dir, progress=progress, on_step=on_step)
 
