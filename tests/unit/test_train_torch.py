@@ -20,7 +20,7 @@ from trainer.lora.base_model import BaseModelError, resolve
 from trainer.lora.batches import Batch, make_batches, prepare_examples
 from trainer.lora.encode import IGNORE, Encoded
 from trainer.lora.recipe import Recipe, call_share, typed_share
-from trainer.lora.torch_loop import LoraModel
+from trainer.lora.torch_loop import LoraModel, _cpu_has_bf16
 from trainer.lora.train import read_jsonl, train_run
 
 SMALL = {"max_steps": 4, "epochs": 4, "batch_size": 2, "checkpoint_every": 1, "threads": 2}
@@ -59,6 +59,20 @@ def test_a_shared_prefix_gives_the_same_loss_as_full_sequences(
         assert float(model.loss_sum(shared)) == pytest.approx(
             float(model.loss_sum(Batch([], agent))), rel=1e-4
         )
+
+
+def test_cpu_bf16_is_taken_only_where_the_cpu_has_it_and_keeps_the_loss(
+    home: Path, smollm2_base: Path
+) -> None:
+    exact = LoraModel(smollm2_base, Recipe(**SMALL))
+    fast = LoraModel(smollm2_base, Recipe(**SMALL, cpu_bf16=True))
+    assert not exact.bf16 and fast.bf16 == _cpu_has_bf16(fast.torch)
+    examples = read_jsonl(home / "datasets" / dataset_of(home) / "train.jsonl")
+    encoded, _ = prepare_examples(exact.tokenizer, examples, Recipe(**SMALL))
+    agent = [e for e in encoded if e.prefix_len]
+    batch = Batch(agent[0].input_ids[: agent[0].prefix_len], agent)
+    with exact.torch.no_grad():
+        assert float(fast.loss_sum(batch)) == pytest.approx(float(exact.loss_sum(batch)), rel=0.02)
 
 
 def test_a_run_trains_an_adapter_and_registers_it(home: Path, smollm2_base: Path) -> None:
