@@ -81,10 +81,7 @@ def train_run(
         return mlx_loop.train_run(home, store, dataset_dir, base_dir, recipe_file, overrides)
     manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
     if run is None:
-        counts = manifest["counts"]
-        recipe = load_recipe(recipe_file, bases.count_parameters(base_dir), counts["train"],
-                             call_share(counts), typed_share(counts),
-                             **(overrides or {}))  # fmt: skip
+        recipe = _recipe(manifest, base_dir, recipe_file, overrides)
         model = _model(base_dir, recipe)
         run = Run.new(
             home, dataset_hash=manifest["hash"], base=str(base if base else base_dir),
@@ -99,6 +96,14 @@ def train_run(
          f"{' (bf16)' if model.bf16 else ''}, "
          f"dataset {manifest['hash']}", progress)  # fmt: skip
     return _fit(run, store, model, recipe, dataset_dir, progress=progress, on_step=on_step)
+
+
+def _recipe(manifest: dict[str, Any], base_dir: Path, recipe_file: Path | None = None,
+            overrides: dict[str, Any] | None = None) -> Recipe:  # fmt: skip
+    """The recipe for a dataset (its manifest's counts) and a base, as training uses it."""
+    counts = manifest["counts"]
+    return load_recipe(recipe_file, bases.count_parameters(base_dir), counts["train"],
+                       call_share(counts), typed_share(counts), **(overrides or {}))  # fmt: skip
 
 
 def _model(base_dir: Path, recipe: Recipe, adapter: Path | None = None) -> LoraModel:
@@ -158,12 +163,14 @@ def _say(line: str, progress: bool) -> None:
 
 def eval_loss(home: Path, dataset_hash: str, base: Path, adapter: Path | None) -> float | None:
     """Mean loss per target token of base + `adapter` (None: the base alone) on a dataset's
-    eval split: how a version that is already serving does on the data a new one is judged on."""
+    eval split: how a version that is already serving does on the data a new one is judged on
+    (at the precision a version trained on that data is judged at)."""
     from trainer.lora.torch_loop import evaluate
 
     dataset_dir = find_dataset(home, dataset_hash)
     base_dir = bases.resolve(base, home)
-    recipe = Recipe.for_model(bases.count_parameters(base_dir))
+    manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
+    recipe = _recipe(manifest, base_dir)
     model = _model(base_dir, recipe, adapter)
     examples, _ = prepare_examples(model.tokenizer, read_jsonl(dataset_dir / "eval.jsonl"), recipe)
     if not examples:
