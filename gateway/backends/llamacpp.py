@@ -301,13 +301,18 @@ class LlamaCppBackend:
             return request.temperature
         return self._tool_temperature if request.tools_active else 0.8
 
+    @property
+    def _sorted_arguments(self) -> bool:
+        return self._style is not None and self._style.sorted_arguments
+
     def _rest_of_call(self, request: GenerationRequest) -> str | None:
         """With `tool_choice: auto` the model may answer in text; a call it starts is then
         finished under the grammar of the tools offered (valid JSON, a tool that exists, its
         required arguments), as llama.cpp's lazy grammars do."""
         if not request.tools_active or request.tool_choice != "auto" or not request.tools:
             return None
-        return call_grammar(request.tools, parallel=request.parallel_tool_calls, opened=True)
+        return call_grammar(request.tools, parallel=request.parallel_tool_calls, opened=True,
+                            sorted_arguments=self._sorted_arguments)
 
     def _grammar(self, request: GenerationRequest) -> str | None:
         if request.json_schema is not None or request.json_mode:
@@ -321,7 +326,7 @@ class LlamaCppBackend:
                 )
             # A named function is called once, as OpenAI does; `required` may call several.
             parallel = request.parallel_tool_calls and request.tool_choice == "required"
-            return call_grammar(tools, parallel=parallel)
+            return call_grammar(tools, parallel=parallel, sorted_arguments=self._sorted_arguments)
         if self._constrain_types and (call := mtllm.read_call(request)) is not None:
             return call.grammar()
         return None

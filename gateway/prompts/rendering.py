@@ -20,6 +20,12 @@ class PromptStyle:
     eos_token: str = ""
     fim: tuple[str, str, str] | None = None  # (prefix, suffix, middle) tokens
 
+    @property
+    def sorted_arguments(self) -> bool:
+        """Whether earlier tool calls' arguments reach the model with sorted keys: the shipped
+        tools template prints them as Ollama does (a Go map)."""
+        return templates.is_tools_template(self.template)
+
     @classmethod
     def for_model(
         cls,

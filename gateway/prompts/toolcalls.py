@@ -133,8 +133,9 @@ def _function(tool: dict[str, Any]) -> dict[str, Any]:
     return tool.get("function", tool)
 
 
-def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """JSON schema of `{"name": ..., "arguments": {...}}` for any one of `tools`."""
+def call_schema(tools: list[dict[str, Any]], *, sorted_arguments: bool = False) -> dict[str, Any]:
+    """JSON schema of `{"name": ..., "arguments": {...}}` for any one of `tools`; with
+    `sorted_arguments`, every object's properties in sorted order (see `call_grammar`)."""
     variants = []
     for tool in tools:
         fn = _function(tool)
@@ -142,24 +143,46 @@ def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
         variants.append(
             {
                 "type": "object",
-                "properties": {"name": {"const": fn["name"]}, "arguments": params},
+                "properties": {"name": {"const": fn["name"]},
+                               "arguments": _sorted(params) if sorted_arguments else params},
                 "required": ["name", "arguments"],
                 "additionalProperties": False,
             }
-        )
+        )  # fmt: skip
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def call_grammar(tools: list[dict[str, Any]], *, parallel: bool, opened: bool = False) -> str:
+def _sorted(schema: Any) -> Any:
+    """`schema` with the properties of every object it describes in sorted order."""
+    if isinstance(schema, list):
+        return [_sorted(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _sorted(value) for key, value in schema.items() if key != "properties"}
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {k: _sorted(v) for k, v in sorted(schema["properties"].items())}
+    return out
+
+
+def call_grammar(
+    tools: list[dict[str, Any]], *, parallel: bool, opened: bool = False,
+    sorted_arguments: bool = False,
+) -> str:  # fmt: skip
     """GBNF that admits one (or, when `parallel`, several) `<tool_call>` blocks and nothing else.
     `opened`: the text already holds the first block's `<tool_call>` (a model that began a call
-    on its own); the grammar admits the rest."""
+    on its own); the grammar admits the rest.
+
+    The grammar fixes the order of each call's arguments, so it must be the order the model
+    learnt: `sorted_arguments` where the prompt's template writes earlier calls' arguments with
+    sorted keys (the shipped tools template, as Ollama does, and so every dataset trained
+    here), else the order of the tool's schema. A model trained on `{"file_path", "new_string",
+    "old_string"}` and held to the schema's `file_path, old_string, new_string` wrote the new
+    text under `old_string`."""
     from llama_cpp.llama_grammar import SchemaConverter
 
-    converter = SchemaConverter(
-        prop_order={"name": 0, "arguments": 1}, allow_fetch=False, dotall=False, raw_pattern=False
-    )
-    schema = converter.resolve_refs(call_schema(tools), "tools")
+    # properties keep the order they are given in: `name`, then `arguments`
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    schema = converter.resolve_refs(call_schema(tools, sorted_arguments=sorted_arguments), "tools")
     call_rule = converter.visit(schema, "call")
     rest = f'"\\n" {call_rule} "\\n{_gbnf_escape(CLOSE_TAG)}"'
     converter._add_rule("block", f'"{_gbnf_escape(OPEN_TAG)}" {rest}')

@@ -175,6 +175,26 @@ def test_named_tool_choice_forces_that_tool(client: openai.OpenAI) -> None:
     )
 
 
+def test_a_forced_call_writes_its_arguments_in_the_order_the_template_trains(
+    client: openai.OpenAI,
+) -> None:
+    """The shipped template prints earlier calls' arguments with sorted keys (as Ollama does),
+    and every dataset trains that order; the grammar holds a call to it, not to the schema's
+    order, else a trained model writes one argument's value under another's name."""
+    edit = {"type": "function", "function": {"name": "edit_file", "parameters": {
+        "type": "object", "required": ["file_path", "old_string", "new_string"],
+        "properties": {"file_path": {"type": "string"}, "old_string": {"type": "string"},
+                       "new_string": {"type": "string"}}}}}  # fmt: skip
+    reply = client.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "In a.py, replace `x` with `y`"}],
+        tools=[edit], tool_choice={"type": "function", "function": {"name": "edit_file"}},
+        max_tokens=80, temperature=0,
+    )  # fmt: skip
+    (call,) = reply.choices[0].message.tool_calls
+    keys = [k for k, _ in json.loads(call.function.arguments, object_pairs_hook=list)]
+    assert keys == ["file_path", "new_string", "old_string"]
+
+
 def test_a_call_the_model_opens_under_auto_is_finished_as_a_valid_call(
     client: openai.OpenAI,
 ) -> None:

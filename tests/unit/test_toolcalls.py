@@ -78,6 +78,26 @@ def test_schema_admits_any_one_of_the_tools() -> None:
     assert [v["properties"]["name"]["const"] for v in schema["anyOf"]] == ["read_file", "list_dir"]
 
 
+def test_sorted_arguments_order_every_object_of_the_schema_by_key() -> None:
+    tool = {"type": "function", "function": {"name": "edit", "parameters": {
+        "type": "object", "properties": {
+            "path": {"type": "string"},
+            "range": {"type": "object", "properties": {"start": {"type": "integer"},
+                                                        "end": {"type": "integer"}}},
+            "name": {"type": "string"}}}}}  # fmt: skip
+    arguments = call_schema([tool], sorted_arguments=True)["properties"]["arguments"]
+    assert list(arguments["properties"]) == ["name", "path", "range"]
+    assert list(arguments["properties"]["range"]["properties"]) == ["end", "start"]
+    assert list(call_schema([tool])["properties"]["arguments"]["properties"]) == [
+        "path", "range", "name"]  # fmt: skip
+    # the call itself keeps `name` before `arguments`, even with an argument called `name`
+    grammar = call_grammar([tool], parallel=False, sorted_arguments=True)
+    assert 'call ::= "{" space call-name-kv "," space call-arguments-kv "}" space' in grammar
+    assert ('call-arguments ::= "{" space  (call-arguments-name-kv call-arguments-name-rest | '
+            "call-arguments-path-kv call-arguments-path-rest | call-arguments-range-kv )?"
+            in grammar)  # fmt: skip
+
+
 def test_grammar_forces_the_tagged_block_with_name_first() -> None:
     grammar = call_grammar([READ], parallel=False)
     assert "root ::= block" in grammar
