@@ -159,7 +159,7 @@ class ContinueCLI:
             env={**os.environ, "HOME": str(self.scratch)}, start_new_session=True,
         )  # fmt: skip
         try:
-            row = self._wait_first(since, process)
+            row = self._wait_first(since, process, task.prompt)
         finally:
             _stop(process)
             self.project.reset()
@@ -168,17 +168,24 @@ class ContinueCLI:
                     time.time() - since)  # fmt: skip
         return step
 
-    def _wait_first(self, since: float, process: subprocess.Popen) -> tuple[str, str, str, str]:
+    def _wait_first(
+        self, since: float, process: subprocess.Popen, prompt: str
+    ) -> tuple[str, str, str, str]:
+        """The recorded answer to `prompt` as a first turn. Not merely the first record since
+        the task began: cn under `--auto` runs a call at once and asks again with its result,
+        and that follow-up, cut off when cn is stopped, can be recorded after the next task
+        has begun."""
         started, stopped = time.monotonic(), False
         with sqlite3.connect(f"file:{self.store}?mode=ro", uri=True) as db:
             while time.monotonic() < started + TASK_TIMEOUT_S:
-                row = db.execute(
-                    "SELECT id, version, response_text, tool_calls FROM interactions "
-                    "WHERE created_at >= ? ORDER BY created_at LIMIT 1",
+                rows = db.execute(
+                    "SELECT id, version, response_text, tool_calls, request FROM interactions "
+                    "WHERE created_at >= ? ORDER BY created_at",
                     (since,),
-                ).fetchone()
-                if row is not None:
-                    return row
+                ).fetchall()
+                for *row, request in rows:
+                    if _first_turn(request, prompt):
+                        return row[0], row[1], row[2], row[3]
                 if not stopped and process.poll() is not None and process.returncode != 0:
                     err = process.stderr.read().decode(errors="replace") if process.stderr else ""
                     raise RuntimeError(f"cn exited {process.returncode}: {err[-800:]}")
@@ -187,6 +194,17 @@ class ContinueCLI:
                     stopped = True
                 time.sleep(0.2)
         raise TimeoutError(f"no answer recorded within {TASK_TIMEOUT_S} s")
+
+
+def _first_turn(request: str, prompt: str) -> bool:
+    """Whether a recorded request asks `prompt` with nothing answered yet."""
+    messages = json.loads(request).get("messages") or []
+    if not messages or any(m.get("role") in ("assistant", "tool") for m in messages):
+        return False
+    content = messages[-1].get("content")
+    if isinstance(content, list):
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return messages[-1].get("role") == "user" and content == prompt
 
 
 def _stop(process: subprocess.Popen) -> None:
