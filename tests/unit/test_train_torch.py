@@ -61,6 +61,31 @@ def test_a_shared_prefix_gives_the_same_loss_as_full_sequences(
         )
 
 
+def test_a_prefix_computed_a_step_earlier_is_reused_only_when_asked(
+    home: Path, smollm2_base: Path
+) -> None:
+    """`prefix_every: 2`: every other step attends to the prefix's keys and values of the
+    step before; the same until the adapter moves, then a step behind."""
+    model = LoraModel(smollm2_base, Recipe(**SMALL))
+    examples = read_jsonl(home / "datasets" / dataset_of(home) / "train.jsonl")
+    encoded, _ = prepare_examples(model.tokenizer, examples, Recipe(**SMALL))
+    agent = [e for e in encoded if e.prefix_len]
+    batch = Batch(agent[0].input_ids[: agent[0].prefix_len], agent)
+    torch = model.torch
+    with torch.no_grad():
+        fresh = float(model.loss_sum(batch))
+        assert float(model.loss_sum(batch, earlier_prefix=True)) == fresh
+        for p in model.model.parameters():  # the adapter moves (LoRA B starts at zero)
+            if p.requires_grad:
+                p.add_(0.01)
+        earlier = float(model.loss_sum(batch, earlier_prefix=True))  # the old prefix
+        now = float(model.loss_sum(batch))
+    assert earlier != now and now != fresh
+    # a step that recomputes stores what the next one reuses
+    with torch.no_grad():
+        assert float(model.loss_sum(batch, earlier_prefix=True)) == now
+
+
 def test_cpu_bf16_is_taken_only_where_the_cpu_has_it_and_keeps_the_loss(
     home: Path, smollm2_base: Path
 ) -> None:
@@ -166,9 +191,10 @@ def test_the_default_recipe_gives_agent_data_more_passes_in_bigger_micro_batches
                            "Write": 12, "Fetch": 12, "get_weather": 2}}  # fmt: skip
     assert call_share(counts) == pytest.approx(86 / 111)
     agent = Recipe.for_model(135_000_000, 101, call_share(counts))
-    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 6.0, 2e-3)
+    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 8.0, 3e-3)
     assert agent.cpu_bf16  # a CPU step ~1.25x faster where the CPU has bf16
-    assert Recipe.for_model(135_000_000, 200, 0.9).epochs == 3.0
+    assert agent.prefix_every == 2  # the prefix's keys and values serve two steps
+    assert Recipe.for_model(135_000_000, 200, 0.9).epochs == 4.0
     assert Recipe.for_model(135_000_000, 2000, 0.9).epochs == 1.0
     # chat data (a taught fact) keeps its recipe: two passes of 8, one from 100 examples on
     chat = Recipe.for_model(135_000_000, 42, 0.0)

@@ -68,22 +68,21 @@ class LoraModel:
         self.model.to(self.device)
         self.causal: Any = self.model.get_base_model()  # the transformers model under peft
         self.parameters = sum(p.numel() for p in model.parameters())
+        self._prefixes: dict[tuple[int, ...], list[tuple[Any, Any]]] = {}
 
     def autocast(self) -> Any:
         return self.torch.autocast(self.device, dtype=self.torch.bfloat16, enabled=self.bf16)
 
-    def loss_sum(self, batch: Batch) -> Any:
-        """Summed cross-entropy over the batch's target tokens."""
+    def loss_sum(self, batch: Batch, *, earlier_prefix: bool = False) -> Any:
+        """Summed cross-entropy over the batch's target tokens. `earlier_prefix`: attend to
+        the prefix's keys and values as last computed (with the adapter of an earlier step),
+        where there are any, instead of computing them again."""
         torch = self.torch
         ids, positions, mask, targets = (_packed if batch.prefix else _padded)(torch, batch)
         ids, positions, mask, targets = (t.to(self.device) for t in (ids, positions, mask, targets))
         inner = self.causal.model  # the decoder stack under the LM head
         with self.autocast():
-            cache = None
-            if batch.prefix:
-                with torch.no_grad():
-                    prefix = torch.tensor([batch.prefix], device=self.device)
-                    cache = inner(input_ids=prefix, use_cache=True).cache
+            cache = self._prefix_cache(batch.prefix, earlier_prefix) if batch.prefix else None
             hidden = inner(
                 input_ids=ids, attention_mask=mask, cache=cache,
                 position_ids=positions, use_cache=cache is not None,
@@ -93,6 +92,20 @@ class LoraModel:
         return torch.nn.functional.cross_entropy(
             logits.float(), targets[predicts], reduction="sum"
         )
+
+
+    def _prefix_cache(self, prefix: list[int], earlier: bool) -> Any:
+        """A fresh KV cache holding `prefix` (run under `no_grad`), or its last one."""
+        from transformers import DynamicCache
+
+        key = tuple(prefix)
+        if not earlier or key not in self._prefixes:
+            with self.torch.no_grad():
+                ids = self.torch.tensor([prefix], device=self.device)
+                cache = self.causal.model(input_ids=ids, use_cache=True).cache
+            self._prefixes[key] = [(layer.keys, layer.values) for layer in cache.layers]
+        # the suffix's forward appends to the cache it is given: a new one each time
+        return DynamicCache(self._prefixes[key])
 
 
 Inputs = tuple[Any, Any, Any, Any]  # ids, position ids, attention mask, next-token targets
@@ -178,7 +191,8 @@ def train(
     try:
         for group in _steps(batches, recipe, start=step, total=total_steps):
             started = time.perf_counter()
-            loss_total = _optimizer_step(model, group, trainable, optimizer, scheduler)
+            earlier = step % recipe.prefix_every != 0  # step: the ones taken before this
+            loss_total = _optimizer_step(model, group, trainable, optimizer, scheduler, earlier)
             step += 1
             _count(stats, group, time.perf_counter() - started)
             smoothed = loss_total if smoothed is None else 0.9 * smoothed + 0.1 * loss_total
@@ -230,14 +244,15 @@ def _lr_schedule(torch: Any, optimizer: Any, recipe: Recipe, total_steps: int) -
 
 
 def _optimizer_step(
-    model: LoraModel, group: list[Batch], trainable: list[Any], optimizer: Any, scheduler: Any
-) -> float:
+    model: LoraModel, group: list[Batch], trainable: list[Any], optimizer: Any, scheduler: Any,
+    earlier_prefix: bool = False,
+) -> float:  # fmt: skip
     """One optimizer step over a group of micro-batches (gradient accumulation); returns the
     loss per target token."""
     targets = sum(b.target_tokens for b in group)
     loss_total = 0.0
     for batch in group:
-        loss = model.loss_sum(batch) / targets
+        loss = model.loss_sum(batch, earlier_prefix=earlier_prefix) / targets
         loss.backward()
         loss_total += float(loss.detach())
     model.torch.nn.utils.clip_grad_norm_(trainable, 1.0)
