@@ -23,8 +23,8 @@ HOME_HELP = "data folder [LORAGATE_HOME, ~/.loragate]"
 RECIPE_HELP = ("TOML or JSON file of hyperparameters over the defaults (learning_rate, r, "
                "alpha, epochs, batch_size, ...)")  # fmt: skip
 
-EPOCHS_HELP = ("passes over the data [chat: 2, 1 from 100 examples on; tool calls: 400 "
-               "example-passes, 1 to 4]")  # fmt: skip
+EPOCHS_HELP = ("passes over the data [chat: 2, 1 from 100 examples on; tool calls: about 600 "
+               "example-passes, 1 to 6; Jac typed values: about 600, 1 to 3]")  # fmt: skip
 
 
 def add_command(

@@ -191,10 +191,10 @@ def test_the_default_recipe_gives_agent_data_more_passes_in_bigger_micro_batches
                            "Write": 12, "Fetch": 12, "get_weather": 2}}  # fmt: skip
     assert call_share(counts) == pytest.approx(86 / 111)
     agent = Recipe.for_model(135_000_000, 101, call_share(counts))
-    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 8.0, 3e-3)
+    assert (agent.batch_size, agent.epochs, agent.learning_rate) == (16, 6.0, 2e-3)
     assert agent.cpu_bf16  # a CPU step ~1.25x faster where the CPU has bf16
     assert agent.prefix_every == 2  # the prefix's keys and values serve two steps
-    assert Recipe.for_model(135_000_000, 200, 0.9).epochs == 4.0
+    assert Recipe.for_model(135_000_000, 200, 0.9).epochs == 3.0
     assert Recipe.for_model(135_000_000, 2000, 0.9).epochs == 1.0
     # chat data (a taught fact) keeps its recipe: two passes of 8, one from 100 examples on
     chat = Recipe.for_model(135_000_000, 42, 0.0)
