@@ -311,8 +311,12 @@ class LlamaCppBackend:
         required arguments), as llama.cpp's lazy grammars do."""
         if not request.tools_active or request.tool_choice != "auto" or not request.tools:
             return None
-        return call_grammar(request.tools, parallel=request.parallel_tool_calls, opened=True,
-                            sorted_arguments=self._sorted_arguments)
+        return call_grammar(
+            request.tools,
+            parallel=request.parallel_tool_calls,
+            opened=True,
+            sorted_arguments=self._sorted_arguments,
+        )
 
     def _grammar(self, request: GenerationRequest) -> str | None:
         if request.json_schema is not None or request.json_mode:

@@ -89,10 +89,7 @@ class LoraModel:
             ).last_hidden_state  # fmt: skip
             predicts = targets != IGNORE
             logits = self.causal.lm_head(hidden[predicts])
-        return torch.nn.functional.cross_entropy(
-            logits.float(), targets[predicts], reduction="sum"
-        )
-
+        return torch.nn.functional.cross_entropy(logits.float(), targets[predicts], reduction="sum")
 
     def _prefix_cache(self, prefix: list[int], earlier: bool) -> Any:
         """A fresh KV cache holding `prefix` (run under `no_grad`), or its last one."""
@@ -139,7 +136,7 @@ def _packed(torch: Any, batch: Batch) -> Inputs:
         suffix = e.input_ids[p:]
         ids += suffix
         positions += range(p, p + len(suffix))
-        targets += e.labels[p + 1 :] + [IGNORE]  # a suffix's last token predicts nothing
+        targets += [*e.labels[p + 1 :], IGNORE]  # a suffix's last token predicts nothing
         segment += [k] * len(suffix)
     n = len(ids)
     seg = torch.tensor(segment)
