@@ -91,8 +91,14 @@ class LoraModel:
             logits = self.causal.lm_head(hidden[predicts])
         return torch.nn.functional.cross_entropy(logits.float(), targets[predicts], reduction="sum")
 
+    def forget_prefixes(self) -> None:
+        """Drop the prefixes' keys and values kept for reuse: a step that computes them afresh
+        keeps only its own, so a later step reuses those of the last such step, no older."""
+        self._prefixes.clear()
+
     def _prefix_cache(self, prefix: list[int], earlier: bool) -> Any:
-        """A fresh KV cache holding `prefix` (run under `no_grad`), or its last one."""
+        """A fresh KV cache holding `prefix` (run under `no_grad`), or (`earlier`) one on the
+        keys and values kept since the last `forget_prefixes`."""
         from transformers import DynamicCache
 
         key = tuple(prefix)
@@ -248,6 +254,8 @@ def _optimizer_step(
     loss per target token."""
     targets = sum(b.target_tokens for b in group)
     loss_total = 0.0
+    if not earlier_prefix:
+        model.forget_prefixes()
     for batch in group:
         loss = model.loss_sum(batch, earlier_prefix=earlier_prefix) / targets
         loss.backward()
