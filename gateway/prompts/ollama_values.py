@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -176,10 +176,54 @@ def _with_canonical_calls(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(
-    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, list[list[int]]]:
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
+    written: Collection[int] = (),
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, list[list[int]]]:  # fmt: skip
     """Messages, tools and each message's sources, ready for the template. A tool becomes
-    `{"ollama_json": text}` (transformers takes tools only as dicts)."""
+    `{"ollama_json": text}` (transformers takes tools only as dicts). The calls of the
+    messages at `written` (turns a model is trained to write) get their arguments in the
+    order the call grammar holds a model to, the tool schema's (`in_schema_order`); all
+    others are printed as Ollama reprints them."""
     collated, sources = collate(messages)
+    if written:
+        schemas = {fn.get("name"): fn.get("parameters") for fn in _functions(tools)}
+        collated = [_with_written_calls(m, schemas) if set(written).intersection(source) else m
+                    for m, source in zip(collated, sources, strict=True)]  # fmt: skip
     prepared = [{"ollama_json": go_json(template_tool(t))} for t in tools] if tools else None
     return collated, prepared, sources
+
+
+def in_schema_order(value: Any, schema: Any) -> Any:
+    """`value` with each object that `schema` gives `properties` for as a `Struct` whose keys
+    follow them (keys it does not name come after, sorted): a model writes a call's arguments
+    in the order a request names them (`file_path`, `old_string`, `new_string`) more surely
+    than sorted, where the new text comes before the old."""
+    if not isinstance(schema, Mapping):
+        return value
+    if isinstance(value, Mapping) and isinstance(schema.get("properties"), Mapping):
+        named = schema["properties"]
+        keys = [k for k in named if k in value] + sorted(k for k in value if k not in named)
+        return Struct((k, in_schema_order(value[k], named.get(k))) for k in keys)
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [in_schema_order(item, schema["items"]) for item in value]
+    return value
+
+
+def _functions(tools: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
+    return [t.get("function", t) for t in tools or []]
+
+
+def _with_written_calls(message: dict[str, Any], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", call)
+        text = function.get("arguments")
+        try:
+            arguments = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            arguments = None
+        if isinstance(arguments, Mapping):
+            ordered = in_schema_order(arguments, schemas.get(function.get("name")))
+            function = {**function, "arguments": go_json(ordered)}
+        calls.append({**call, "function": function})
+    return {**message, "tool_calls": calls} if calls else message

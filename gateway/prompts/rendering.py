@@ -19,12 +19,8 @@ class PromptStyle:
     bos_token: str = ""
     eos_token: str = ""
     fim: tuple[str, str, str] | None = None  # (prefix, suffix, middle) tokens
-
-    @property
-    def sorted_arguments(self) -> bool:
-        """Whether earlier tool calls' arguments reach the model with sorted keys: the shipped
-        tools template prints them as Ollama does (a Go map)."""
-        return templates.is_tools_template(self.template)
+    # the model writes a call's arguments with sorted keys, not in the tool schema's order
+    sorted_arguments: bool = False
 
     @classmethod
     def for_model(
@@ -45,7 +41,8 @@ class PromptStyle:
             source = templates.template_source(templates.TOOLS_TEMPLATE)
         else:
             source = own_template
-        return cls(template=source, bos_token=bos_token, eos_token=eos_token, fim=fim)
+        return cls(template=source, bos_token=bos_token, eos_token=eos_token, fim=fim,
+                   sorted_arguments=templates.writes_sorted_arguments(own_template))  # fmt: skip
 
 
 def build_prompt(request: GenerationRequest, style: PromptStyle) -> str:

@@ -9,7 +9,7 @@ gets the conversation as Ollama would hand it to the template's Go twin (`ollama
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ from modelfiles import TEMPLATES_DIR
 TOOLS_TEMPLATE = "chatml-tools"
 # in every version of the shipped tools template, also in copies saved with models
 TOOLS_TEMPLATE_MARK = "ChatML with Hermes/Qwen-style tool calling, for models whose own"
+# in the versions whose trained calls have their arguments in the tool schema's order; a model
+# trained with an earlier copy wrote them sorted
+SCHEMA_ORDER_MARK = "A call the model writes has its arguments in the order of the tool's schema"
 
 
 class GenerationMarkers(Extension):
@@ -103,16 +106,26 @@ def is_tools_template(source: str | None) -> bool:
     return source is not None and TOOLS_TEMPLATE_MARK in source
 
 
+def writes_sorted_arguments(own_template: str | None) -> bool:
+    """Whether a model writes its calls' arguments with sorted keys: one trained here with an
+    earlier copy of the tools template (every other, trained here since or not, is held to
+    the order of the tool's schema)."""
+    return is_tools_template(own_template) and SCHEMA_ORDER_MARK not in (own_template or "")
+
+
 def prepare(
     source: str | None,
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None,
+    written: Collection[int] = (),
 ) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None, list[list[int]]]:
     """What `source` is rendered with: for the shipped tools template the conversation as
-    Ollama sees it, for any other template the messages and tools as given. Also returns the
-    indices of the given messages that each rendered message came from."""
+    Ollama sees it, with the calls of the messages at `written` (the turns trained on) in the
+    order the model is to write them (see `ollama_values.prepare`); for any other template
+    the messages and tools as given. Also returns the indices of the given messages that each
+    rendered message came from."""
     if is_tools_template(source):
-        return ollama_values.prepare(messages, tools)
+        return ollama_values.prepare(messages, tools, written)
     return messages, list(tools) if tools else None, [[i] for i in range(len(messages))]
 
 

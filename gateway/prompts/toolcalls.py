@@ -173,11 +173,10 @@ def call_grammar(
     on its own); the grammar admits the rest.
 
     The grammar fixes the order of each call's arguments, so it must be the order the model
-    learnt: `sorted_arguments` where the prompt's template writes earlier calls' arguments with
-    sorted keys (the shipped tools template, as Ollama does, and so every dataset trained
-    here), else the order of the tool's schema. A model trained on `{"file_path", "new_string",
-    "old_string"}` and held to the schema's `file_path, old_string, new_string` wrote the new
-    text under `old_string`."""
+    learnt: the order of the tool's schema, in which the trainer prints the calls it trains
+    on, or (`sorted_arguments`) sorted keys, for versions trained before it did. A model
+    trained on `{"file_path", "new_string", "old_string"}` and held to the schema's
+    `file_path, old_string, new_string` wrote the new text under `old_string`."""
     from llama_cpp.llama_grammar import SchemaConverter
 
     # properties keep the order they are given in: `name`, then `arguments`

@@ -175,12 +175,12 @@ def test_named_tool_choice_forces_that_tool(client: openai.OpenAI) -> None:
     )
 
 
-def test_a_forced_call_writes_its_arguments_in_the_order_the_template_trains(
+def test_a_forced_call_writes_its_arguments_in_the_order_calls_are_trained_in(
     client: openai.OpenAI,
 ) -> None:
-    """The shipped template prints earlier calls' arguments with sorted keys (as Ollama does),
-    and every dataset trains that order; the grammar holds a call to it, not to the schema's
-    order, else a trained model writes one argument's value under another's name."""
+    """The trainer prints the calls it trains on with their arguments in the order of the
+    tool's schema, and the grammar holds a call to that order, else a trained model writes one
+    argument's value under another's name."""
     edit = {"type": "function", "function": {"name": "edit_file", "parameters": {
         "type": "object", "required": ["file_path", "old_string", "new_string"],
         "properties": {"file_path": {"type": "string"}, "old_string": {"type": "string"},
@@ -192,7 +192,7 @@ def test_a_forced_call_writes_its_arguments_in_the_order_the_template_trains(
     )  # fmt: skip
     (call,) = reply.choices[0].message.tool_calls
     keys = [k for k, _ in json.loads(call.function.arguments, object_pairs_hook=list)]
-    assert keys == ["file_path", "new_string", "old_string"]
+    assert keys == ["file_path", "old_string", "new_string"]
 
 
 def test_a_call_the_model_opens_under_auto_is_finished_as_a_valid_call(

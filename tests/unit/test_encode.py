@@ -3,6 +3,7 @@ loss falls only on the assistant turns an example marks as targets."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,39 @@ def test_loss_falls_only_on_target_turns(tokenizer) -> None:
     learned = tokenizer.decode([t for t in last.labels if t != IGNORE])
     assert learned == "It exits with status 2 on purpose.<|im_end|>"
     assert len(last.input_ids) == len(both.input_ids)
+
+
+EDIT = {"type": "function", "function": {"name": "edit", "parameters": {
+    "type": "object", "required": ["file_path", "old_string", "new_string"],
+    "properties": {"file_path": {"type": "string"}, "old_string": {"type": "string"},
+                   "new_string": {"type": "string"}}}}}  # fmt: skip
+
+
+def _edit_call(call_id: str, old: str, new: str) -> dict:
+    arguments = {"file_path": "a.py", "new_string": new, "old_string": old}  # sorted, as stored
+    return {"id": call_id, "type": "function",
+            "function": {"name": "edit", "arguments": json.dumps(arguments)}}  # fmt: skip
+
+
+def test_a_trained_call_has_its_arguments_in_the_schema_order_and_earlier_calls_as_served(
+    tokenizer, served_style
+) -> None:
+    """A request names the old text before the new; a call trained in that order (the
+    tool schema's, which the call grammar holds generation to) is copied more surely than
+    sorted keys, which put the new text first. Earlier calls stay as Ollama prints them."""
+    conversation = [
+        {"role": "user", "content": "In a.py, replace `x` with `y`"},
+        {"role": "assistant", "content": "", "tool_calls": [_edit_call("c1", "x", "y")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        {"role": "user", "content": "Now replace `y` with `z`"},
+        {"role": "assistant", "content": "", "tool_calls": [_edit_call("c2", "y", "z")]},
+    ]
+    example = {"id": "x", "messages": conversation, "tools": [EDIT], "targets": [4]}
+    encoded = encode(tokenizer, example)
+    learned = tokenizer.decode([t for t in encoded.labels if t != IGNORE])
+    assert '{"file_path":"a.py","old_string":"y","new_string":"z"}' in learned
+    served = build_prompt(
+        GenerationRequest(model="m", messages=conversation[:4], tools=[EDIT]), served_style
+    )
+    assert '{"file_path":"a.py","new_string":"y","old_string":"x"}' in served
+    assert render(tokenizer, example).startswith(served)

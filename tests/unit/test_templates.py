@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.prompts import templates
+from gateway.prompts.rendering import PromptStyle
 
 SOURCE = templates.template_source(templates.TOOLS_TEMPLATE)
 TOOL = {
@@ -98,3 +99,18 @@ def test_own_templates_that_handle_tools_are_recognised() -> None:
     assert templates.template_handles_tools(SOURCE)
     smollm2_own = "{% for message in messages %}{{'<|im_start|>' + message['role'] }}{% endfor %}"
     assert not templates.template_handles_tools(smollm2_own)
+
+
+def test_a_version_trained_with_an_earlier_copy_of_the_template_is_held_to_sorted_arguments() -> (
+    None
+):
+    """Calls are trained in the order of the tool's schema since the template says so; a
+    version whose GGUF carries an earlier copy wrote them sorted, and the call grammar keeps
+    to what each version learnt."""
+    earlier_copy = SOURCE.replace(templates.SCHEMA_ORDER_MARK, "")
+    assert PromptStyle.for_model(earlier_copy).sorted_arguments
+    assert PromptStyle.for_model(earlier_copy).template == SOURCE  # served with today's copy
+    assert not PromptStyle.for_model(SOURCE).sorted_arguments
+    smollm2_own = "{% for message in messages %}{{'<|im_start|>' + message['role'] }}{% endfor %}"
+    assert not PromptStyle.for_model(smollm2_own).sorted_arguments  # never trained: the schema's
+    assert not PromptStyle.for_model(None).sorted_arguments

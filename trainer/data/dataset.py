@@ -339,7 +339,7 @@ def _mlx_lines(examples: list[Example]) -> Iterable[dict[str, Any]]:
     for example in examples:
         for index in example.targets:
             messages, tools, _ = templates.prepare(
-                source, example.messages[: index + 1], example.tools
+                source, example.messages[: index + 1], example.tools, written=[index]
             )
             line: dict[str, Any] = {"messages": messages}
             if tools:

@@ -27,6 +27,7 @@ from typing import Any
 
 from gateway.config import QUANT_FILE_TYPES
 from gateway.errors import ExportError
+from gateway.prompts.rendering import PromptStyle
 from trainer.export import converters
 from trainer.progress import Say, Stage, to_stderr
 
@@ -138,7 +139,11 @@ def merge(adapter: Path, base_dir: Path, target: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     merged.save_pretrained(target)
-    AutoTokenizer.from_pretrained(base_dir).save_pretrained(target)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    # the template trained with, not an older copy kept in a base converted by an earlier
+    # loragate: serving reads from it how the version writes its calls
+    tokenizer.chat_template = PromptStyle.for_model(tokenizer.chat_template).template
+    tokenizer.save_pretrained(target)
 
 
 def quantize(source: Path, target: Path, quant: str, threads: int | None = None) -> int:

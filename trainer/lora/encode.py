@@ -59,11 +59,12 @@ def encode(tokenizer: Any, example: dict[str, Any]) -> Encoded:
 
 def _prepared(tokenizer: Any, example: dict[str, Any]) -> tuple[Any, Any, list[int]]:
     """Messages and tools as the template gets them (Ollama's view for the shipped tools
-    template), and the example's target turns renumbered to match."""
-    messages, tools, sources = templates.prepare(
-        tokenizer.chat_template, example["messages"], example.get("tools")
-    )
+    template, the target turns' calls in the order the model is to write them), and the
+    example's target turns renumbered to match."""
     targets = set(example["targets"]) if "targets" in example else set()
+    messages, tools, sources = templates.prepare(
+        tokenizer.chat_template, example["messages"], example.get("tools"), written=targets
+    )
     renumbered = [i for i, source in enumerate(sources) if targets.intersection(source)]
     return messages, tools, renumbered
 
