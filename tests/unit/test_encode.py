@@ -1,5 +1,6 @@
-"""Training sees exactly what serving sends: the same template renders the same string, and
-loss falls only on the assistant turns an example marks as targets."""
+"""Training sees exactly what serving sends: the same template renders the same string (a
+trained call with its arguments in the order the model is to write them), and loss falls only
+on the assistant turns an example marks as targets."""
 
 from __future__ import annotations
 
