@@ -186,7 +186,7 @@ def prepare(
     others are printed as Ollama reprints them."""
     collated, sources = collate(messages)
     if written:
-        schemas = {fn.get("name"): fn.get("parameters") for fn in _functions(tools)}
+        schemas = {str(fn.get("name")): fn.get("parameters") for fn in _functions(tools)}
         collated = [_with_written_calls(m, schemas) if set(written).intersection(source) else m
                     for m, source in zip(collated, sources, strict=True)]  # fmt: skip
     prepared = [{"ollama_json": go_json(template_tool(t))} for t in tools] if tools else None
