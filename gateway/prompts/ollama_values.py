@@ -115,9 +115,10 @@ def _put_if_given(target: Struct, key: str, source: Mapping[str, Any]) -> None:
         target[key] = source[key]
 
 
-def arguments_json(arguments: Any) -> str:
-    """Tool-call arguments as Ollama prints them; OpenAI sends them as JSON text. Text that is
-    not a JSON object stays as it is (Ollama would refuse it)."""
+def arguments_json(arguments: Any, schema: Any = None) -> str:
+    """Tool-call arguments as Ollama prints them (or, given the tool's parameters `schema`,
+    in its order: `in_schema_order`); OpenAI sends them as JSON text. Text that is not a JSON
+    object stays as it is (Ollama would refuse it)."""
     if isinstance(arguments, str):
         try:
             decoded = json.loads(arguments) if arguments.strip() else {}
@@ -126,7 +127,7 @@ def arguments_json(arguments: Any) -> str:
         if not isinstance(decoded, dict):
             return arguments
         arguments = decoded
-    return go_json(arguments)
+    return go_json(in_schema_order(arguments, schema))
 
 
 def collate(messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[list[int]]]:
@@ -161,17 +162,20 @@ def collate(messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]]
     return out, out_sources
 
 
-def _with_canonical_calls(message: dict[str, Any]) -> dict[str, Any]:
+def _with_canonical_calls(
+    message: dict[str, Any], schemas: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """`message` with its calls' arguments as Ollama prints them, or in the order of the
+    parameters `schemas` give by tool name."""
     calls = message.get("tool_calls")
     if not calls:
         return message
     canonical = []
     for call in calls:
         function = call.get("function", call)
-        canonical.append({
-            **call,
-            "function": {**function, "arguments": arguments_json(function.get("arguments"))},
-        })  # fmt: skip
+        schema = (schemas or {}).get(function.get("name"))
+        arguments = arguments_json(function.get("arguments"), schema)
+        canonical.append({**call, "function": {**function, "arguments": arguments}})
     return {**message, "tool_calls": canonical}
 
 
@@ -187,8 +191,8 @@ def prepare(
     collated, sources = collate(messages)
     if written:
         schemas = {str(fn.get("name")): fn.get("parameters") for fn in _functions(tools)}
-        collated = [_with_written_calls(m, schemas) if set(written).intersection(source) else m
-                    for m, source in zip(collated, sources, strict=True)]  # fmt: skip
+        collated = [_with_canonical_calls(m, schemas) if set(written).intersection(source)
+                    else m for m, source in zip(collated, sources, strict=True)]  # fmt: skip
     prepared = [{"ollama_json": go_json(template_tool(t))} for t in tools] if tools else None
     return collated, prepared, sources
 
@@ -211,19 +215,3 @@ def in_schema_order(value: Any, schema: Any) -> Any:
 
 def _functions(tools: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
     return [t.get("function", t) for t in tools or []]
-
-
-def _with_written_calls(message: dict[str, Any], schemas: Mapping[str, Any]) -> dict[str, Any]:
-    calls = []
-    for call in message.get("tool_calls") or []:
-        function = call.get("function", call)
-        text = function.get("arguments")
-        try:
-            arguments = json.loads(text) if isinstance(text, str) else text
-        except ValueError:
-            arguments = None
-        if isinstance(arguments, Mapping):
-            ordered = in_schema_order(arguments, schemas.get(function.get("name")))
-            function = {**function, "arguments": go_json(ordered)}
-        calls.append({**call, "function": function})
-    return {**message, "tool_calls": calls} if calls else message

@@ -80,3 +80,20 @@ def test_no_system_text_means_no_system_message() -> None:
     messages = [{"role": "system", "content": ""}, {"role": "user", "content": "q"}]
     collated, sources = collate(messages)
     assert collated == [{"role": "user", "content": "q"}] and sources == [[1]]
+
+
+def test_a_written_call_follows_the_schema_down_to_nested_objects_then_sorts_the_rest() -> None:
+    schema = {"type": "object", "properties": {
+        "path": {"type": "string"},
+        "range": {"type": "object", "properties": {"start": {"type": "integer"},
+                                                    "end": {"type": "integer"}}},
+        "edits": {"type": "array", "items": {"type": "object", "properties": {
+            "old": {"type": "string"}, "new": {"type": "string"}}}}}}  # fmt: skip
+    arguments = ('{"zeta": 1, "edits": [{"new": "b", "old": "a"}], "range": {"end": 9, '
+                 '"start": 1}, "alpha": {"y": 1, "x": 2}, "path": "a.py"}')  # fmt: skip
+    assert arguments_json(arguments, schema) == (
+        '{"path":"a.py","range":{"start":1,"end":9},"edits":[{"old":"a","new":"b"}],'
+        '"alpha":{"x":2,"y":1},"zeta":1}'
+    )
+    # without the schema, as Ollama prints it
+    assert arguments_json(arguments).startswith('{"alpha":{"x":2,"y":1},"edits"')
