@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from gateway.prompts.toolcalls import parameter_schemas
+
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                  "\u2029": "\\u2029"}  # fmt: skip
 
@@ -163,7 +165,7 @@ def collate(messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]]
 
 
 def _with_canonical_calls(
-    message: dict[str, Any], schemas: Mapping[str, Any] | None = None
+    message: dict[str, Any], schemas: Mapping[str | None, Any] | None = None
 ) -> dict[str, Any]:
     """`message` with its calls' arguments as Ollama prints them, or in the order of the
     parameters `schemas` give by tool name."""
@@ -190,7 +192,7 @@ def prepare(
     others are printed as Ollama reprints them."""
     collated, sources = collate(messages)
     if written:
-        schemas = {str(fn.get("name")): fn.get("parameters") for fn in _functions(tools)}
+        schemas = parameter_schemas(tools)
         collated = [_with_canonical_calls(m, schemas) if set(written).intersection(source)
                     else m for m, source in zip(collated, sources, strict=True)]  # fmt: skip
     prepared = [{"ollama_json": go_json(template_tool(t))} for t in tools] if tools else None
@@ -211,7 +213,3 @@ def in_schema_order(value: Any, schema: Any) -> Any:
     if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         return [in_schema_order(item, schema["items"]) for item in value]
     return value
-
-
-def _functions(tools: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
-    return [t.get("function", t) for t in tools or []]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,8 +130,13 @@ def strip_trailing_separator(text: str) -> str:
 # -- constrained decoding -----------------------------------------------------------------
 
 
-def _function(tool: dict[str, Any]) -> dict[str, Any]:
+def _function(tool: Mapping[str, Any]) -> Mapping[str, Any]:
     return tool.get("function", tool)
+
+
+def parameter_schemas(tools: Iterable[Mapping[str, Any]] | None) -> dict[str | None, Any]:
+    """Each offered tool's parameters schema (`{}` where it gives none), by tool name."""
+    return {fn.get("name"): fn.get("parameters") or {} for fn in map(_function, tools or [])}
 
 
 def call_schema(tools: list[dict[str, Any]], *, sorted_arguments: bool = False) -> dict[str, Any]:

@@ -14,12 +14,14 @@ import fnmatch
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.generation import Assembled, GenerationRequest, Message
 from gateway.prompts import mtllm
 from gateway.prompts.schemas import violation
+from gateway.prompts.toolcalls import parameter_schemas
 from gateway.recording.redact import redact
 from gateway.store.rows import CorrectionRow, LineRow, OutcomeRow, Prepared, ToolResultRow
 
@@ -189,10 +191,7 @@ def _judged_at_once(r: InteractionRecord, asked: mtllm.MtllmCall | None) -> list
     if r.status != "complete":
         return []
     outcomes = []
-    schemas = {
-        t.get("function", t).get("name"): t.get("function", t).get("parameters") or {}
-        for t in r.request.tools or []
-    }
+    schemas = parameter_schemas(r.request.tools)
     for call in r.answer.calls:
         problem = _call_problem(call.name, call.arguments, schemas)
         outcomes.append(
@@ -260,7 +259,7 @@ def answer_problem(request: GenerationRequest, answer: Assembled) -> str | None:
     return failed[0]["detail"] if failed else None
 
 
-def _call_problem(name: str, arguments: str, schemas: dict[str, dict]) -> str | None:
+def _call_problem(name: str, arguments: str, schemas: Mapping[str | None, Any]) -> str | None:
     if name not in schemas:
         return f"unknown tool {name!r}"
     return _json_problem(arguments, schemas[name])

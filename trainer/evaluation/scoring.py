@@ -26,6 +26,7 @@ from gateway.generation import Assembled, GenerationRequest
 from gateway.prompts import jac_types, mtllm
 from gateway.prompts.schemas import violation
 from gateway.prompts.scripts import script_in
+from gateway.prompts.toolcalls import parameter_schemas
 from gateway.versions.bandit import wilson
 from trainer.data import libcst_scripts
 from trainer.evaluation.items import Item, expected_calls
@@ -89,8 +90,7 @@ def score_call(
 ) -> CallScore:
     """`expected`: the reference calls as `{"name", "arguments": dict}`; `got`: the answer's
     as `{"name", "arguments": JSON text}`. The first call of each is compared."""
-    schemas = {t.get("function", t).get("name"): t.get("function", t).get("parameters") or {}
-               for t in tools}  # fmt: skip
+    schemas = parameter_schemas(tools)
     parsed: bool | None = None
     schema_ok: bool | None = None
     arguments: dict[str, Any] = {}
