@@ -60,6 +60,21 @@ def test_a_corrected_day_of_cn_work_is_trained_on_and_day_two_is_measured(tmp_pa
                                                             "train.jsonl")))  # fmt: skip
     assert trained and all(t.prompt not in trained for t in DAY_TWO)
 
+    # the quick check between full runs: day two answered without cn, as cn asked day one
+    home = next(tmp_path.glob("bench-flywheel-*/home"))
+    offline = tmp_path / "offline.json"
+    quick = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "bench", "flywheel_offline", str(home), version,
+         "--day-two", "7", "--json", str(offline)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert quick.returncode == 0, quick.stdout[-3000:] + quick.stderr[-3000:]
+    rates = json.loads(offline.read_text())["day_two"][version]
+    assert rates["right_tool"]["n"] + rates["no_call"]["n"] == 7
+    prompts = {t.prompt for t in take(DAY_TWO, 7)}
+    assert all(miss["prompt"] in prompts for miss in rates["missed"])
+    assert f"day two offline on {version}" in quick.stdout
+
 
 def _query(home: Path, sql: str) -> list[str]:
     import sqlite3
