@@ -383,12 +383,7 @@ def _print(result: dict[str, Any]) -> None:
           f"{d1['corrected']} corrected")  # fmt: skip
     for name, rates in result["day_two"].items():
         print(f"day two on {name}:")
-        for key, target in TARGETS.items():
-            r = rates[key]
-            shown = "n/a" if r["rate"] is None else f"{r['rate']:.2f}"
-            low, high = r["interval"]
-            print(f"  {key:<10} {shown} [{low:.2f}, {high:.2f}] of {r['n']}  (target ≥ {target})")
-        print(f"  by kind (full call / no call): {rates['by_kind']}")
+        print_rates(rates)
     g = result["general"]
     if g["right"] is not None:
         moved = (g["right"] - g["base_right"]) * 100
@@ -398,6 +393,16 @@ def _print(result: dict[str, Any]) -> None:
     s = result["seconds"]
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in s.items())
           + f"; retrain stages {result['retrain_stages_s']} (target: retrain ≤ 600 s)")  # fmt: skip
+
+
+def print_rates(rates: dict[str, Any]) -> None:
+    """One version's day-two figures against the targets, and full calls by kind."""
+    for key, target in TARGETS.items():
+        r = rates[key]
+        shown = "n/a" if r["rate"] is None else f"{r['rate']:.2f}"
+        low, high = r["interval"]
+        print(f"  {key:<10} {shown} [{low:.2f}, {high:.2f}] of {r['n']}  (target ≥ {target})")
+    print(f"  by kind (full call / no call): {rates['by_kind']}")
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:

@@ -22,13 +22,12 @@ import argparse
 import copy
 import json
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench.bench_flywheel import TARGETS, Scores, Step, _step_row
+from tests.bench.bench_flywheel import TARGETS, Scores, Step, _step_row, models, print_rates
 from tests.support.flywheel_tasks import DAY_TWO, Task, take
 from trainer.evaluation.items import Item
 from trainer.evaluation.suites import answer_all
@@ -64,18 +63,10 @@ def as_asked(request: dict[str, Any], task: Task) -> list[dict[str, Any]]:
 def gguf_of(home: Path, model: str) -> Path:
     if model.endswith(".gguf"):
         return Path(model)
-    versions = _versions(home)
+    versions = models(home)
     if model not in versions:
         raise SystemExit(f"{model}: not a version in {home} ({', '.join(versions)}) nor a GGUF")
     return Path(versions[model]["files"]["gguf"]["path"])
-
-
-def _versions(home: Path) -> dict[str, dict[str, Any]]:
-    listed = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "models", "--home", str(home), "--json"],
-        stdout=subprocess.PIPE, text=True, check=True,
-    )  # fmt: skip
-    return {v["name"]: v for v in json.loads(listed.stdout)}
 
 
 def day_two(request: dict[str, Any], gguf: Path, tasks: list[Task], label: str) -> Scores:
@@ -89,11 +80,11 @@ def day_two(request: dict[str, Any], gguf: Path, tasks: list[Task], label: str) 
     return scores
 
 
-def main(home: Path, models: list[str], n_two: int | None) -> dict[str, Any]:
+def main(home: Path, names: list[str], n_two: int | None) -> dict[str, Any]:
     request = client_request(home)
     tasks = take(DAY_TWO, n_two)
     result: dict[str, Any] = {"tasks": len(tasks), "targets": TARGETS, "day_two": {}}
-    for model in models or list(_versions(home)):
+    for model in names or list(models(home)):
         scores = day_two(request, gguf_of(home, model), tasks, model)
         missed = [_step_row(s) for s in scores.steps
                   if not (s.full_call if s.task.tool else s.no_call)]  # fmt: skip
@@ -105,12 +96,7 @@ def main(home: Path, models: list[str], n_two: int | None) -> dict[str, Any]:
 def _print(result: dict[str, Any]) -> None:
     for model, rates in result["day_two"].items():
         print(f"day two offline on {model} ({result['tasks']} tasks):")
-        for key, target in TARGETS.items():
-            r = rates[key]
-            shown = "n/a" if r["rate"] is None else f"{r['rate']:.2f}"
-            low, high = r["interval"]
-            print(f"  {key:<10} {shown} [{low:.2f}, {high:.2f}] of {r['n']}  (target ≥ {target})")
-        print(f"  by kind (full call / no call): {rates['by_kind']}")
+        print_rates(rates)
         for miss in rates["missed"]:
             got = miss["got"][:1] or miss["text"][:60]
             print(f"  missed: {miss['prompt']!r}: wanted {miss['wanted']}, got {got}")
