@@ -192,9 +192,9 @@ def prepare(
     others are printed as Ollama reprints them."""
     collated, sources = collate(messages)
     if written:
-        schemas = parameter_schemas(tools)
-        collated = [_with_canonical_calls(m, schemas) if set(written).intersection(source)
-                    else m for m, source in zip(collated, sources, strict=True)]  # fmt: skip
+        schemas, trained = parameter_schemas(tools), set(written)
+        collated = [_with_canonical_calls(m, schemas) if trained.intersection(source) else m
+                    for m, source in zip(collated, sources, strict=True)]  # fmt: skip
     prepared = [{"ollama_json": go_json(template_tool(t))} for t in tools] if tools else None
     return collated, prepared, sources
 

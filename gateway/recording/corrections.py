@@ -16,7 +16,14 @@ from typing import Any
 from gateway.errors import InvalidCorrection
 from gateway.prompts.ollama_values import go_json
 from gateway.prompts.schemas import violation
-from gateway.prompts.toolcalls import CLOSE_TAG, OPEN_TAG, ParsedCall, ToolCallSplitter, new_call_id
+from gateway.prompts.toolcalls import (
+    CLOSE_TAG,
+    OPEN_TAG,
+    ParsedCall,
+    ToolCallSplitter,
+    new_call_id,
+    parameter_schemas,
+)
 
 
 @dataclass(frozen=True)
@@ -80,11 +87,10 @@ class Correction:
         """Raise `InvalidCorrection` unless it fits the request it corrects: every call names
         one of its tools with arguments valid against that tool's schema; a text answer to a
         request with a response schema is JSON valid against it."""
-        schemas = {t["function"]["name"]: t["function"].get("parameters") or {}
-                   for t in tools if "function" in t}  # fmt: skip
+        schemas = parameter_schemas(tools)
         for call in self.calls:
             if call.name not in schemas:
-                offered = ", ".join(sorted(schemas)) or "none"
+                offered = ", ".join(sorted(str(n) for n in schemas if n)) or "none"
                 raise InvalidCorrection(f"unknown tool {call.name!r} (the request offered: "
                                         f"{offered})")  # fmt: skip
             arguments = json.loads(call.arguments)

@@ -107,6 +107,11 @@ class Step:
     def no_call(self) -> bool:
         return not self.attempted
 
+    @property
+    def as_wanted(self) -> bool:
+        """The call wanted, arguments exact; for a plain question, no call."""
+        return self.full_call if self.task.tool else self.no_call
+
 
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
@@ -198,13 +203,17 @@ class ContinueCLI:
 
 def _first_turn(request: str, prompt: str) -> bool:
     """Whether a recorded request asks `prompt` with nothing answered yet."""
-    messages = json.loads(request).get("messages") or []
+    return first_task(json.loads(request).get("messages") or []) == prompt
+
+
+def first_task(messages: list[dict[str, Any]]) -> str | None:
+    """The text a conversation's user turn asks when nothing is answered yet, else None."""
     if not messages or any(m.get("role") in ("assistant", "tool") for m in messages):
-        return False
+        return None
     content = messages[-1].get("content")
     if isinstance(content, list):
         content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return messages[-1].get("role") == "user" and content == prompt
+    return content if messages[-1].get("role") == "user" else None
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -258,7 +267,7 @@ class Scores:
     def by_tool(self) -> dict[str, str]:
         out: dict[str, list[bool]] = {}
         for s in self.steps:
-            out.setdefault(s.task.kind, []).append(s.full_call if s.task.tool else s.no_call)
+            out.setdefault(s.task.kind, []).append(s.as_wanted)
         return {k: f"{sum(v)}/{len(v)}" for k, v in sorted(out.items())}
 
 

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench.bench_flywheel import TARGETS, Scores, Step, _step_row, models, print_rates
+from tests.bench.bench_flywheel import (
+    TARGETS,
+    Scores,
+    Step,
+    _step_row,
+    first_task,
+    models,
+    print_rates,
+)
 from tests.support.flywheel_tasks import DAY_TWO, Task, take
 from trainer.evaluation.items import Item
 from trainer.evaluation.suites import answer_all
@@ -40,11 +48,7 @@ def client_request(home: Path) -> dict[str, Any]:
         rows = db.execute("SELECT request FROM interactions ORDER BY created_at")
         for (text,) in rows:
             request = json.loads(text)
-            messages = request.get("messages") or []
-            roles = [m.get("role") for m in messages]
-            answered = {"assistant", "tool"} & set(roles)
-            first_task = bool(roles) and roles[-1] == "user" and not answered
-            if request.get("tools") and first_task:
+            if request.get("tools") and first_task(request.get("messages") or []) is not None:
                 return request
     raise SystemExit(f"{home}: no recorded request offers tools (record a day one first)")
 
@@ -86,8 +90,7 @@ def main(home: Path, names: list[str], n_two: int | None) -> dict[str, Any]:
     result: dict[str, Any] = {"tasks": len(tasks), "targets": TARGETS, "day_two": {}}
     for model in names or list(models(home)):
         scores = day_two(request, gguf_of(home, model), tasks, model)
-        missed = [_step_row(s) for s in scores.steps
-                  if not (s.full_call if s.task.tool else s.no_call)]  # fmt: skip
+        missed = [_step_row(s) for s in scores.steps if not s.as_wanted]
         result["day_two"][model] = {**scores.rates(), "by_kind": scores.by_tool(),
                                     "missed": missed}  # fmt: skip
     return result
